@@ -1,0 +1,49 @@
+# Makefile: the quick start (`make run`, `make test`) and the work around it.
+# CMake does the building; this file sets up, configures and runs.
+JOBS   := $(shell nproc)
+CMAKE  := cmake -Wno-dev
+PYTHON := /usr/bin/python3
+PORT_ARGS ?=
+
+.PHONY: all setup build build-asan build-fuzz run test test-asan fuzz bench format clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+build: setup
+	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+	@$(CMAKE) --build build -j$(JOBS)
+
+build-asan: setup
+	@$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DINFERD_SANITIZE=ON > /dev/null
+	@$(CMAKE) --build build-asan -j$(JOBS)
+
+build-fuzz: setup
+	@CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERD_FUZZ=ON > /dev/null
+	@$(CMAKE) --build build-fuzz -j$(JOBS)
+
+# Serves the example models: HTTP on :8000, metrics on :8002.
+run: build
+	./build/inferd --model-repository examples/models $(PORT_ARGS)
+
+# Every suite: the fuzz targets briefly, the C unit tests, the end-to-end tests.
+test: build build-fuzz
+	@scripts/test build --fuzz-seconds 30
+
+# The same suites (fuzzing aside) on the ASan+UBSan build.
+test-asan: build-asan
+	@scripts/test build-asan
+
+fuzz: build-fuzz
+	@scripts/fuzz $(or $(SECONDS),60)
+
+bench: build
+	@bench/run
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz
