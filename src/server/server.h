@@ -1,0 +1,25 @@
+/* server/server.h: what the endpoints share: the repository and the
+ * options the server was started with. */
+#ifndef INFERD_SERVER_SERVER_H
+#define INFERD_SERVER_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "net/http_server.h"
+#include "repo/repo.h"
+#include "server/options.h"
+
+typedef struct server {
+  const options *opt;
+  repo *repo;
+  atomic_bool stopping; /* draining: not ready any more */
+} server;
+
+/* The v2 REST API (HTTP port). ctx is the server. */
+void api_handle(http_request *req, void *ctx);
+
+/* Prometheus metrics (metrics port). ctx is the server. */
+void metrics_handle(http_request *req, void *ctx);
+
+#endif
