@@ -5,7 +5,19 @@
  *
  * A model_config owns all its memory (one arena); model_config_free
  * releases it. Fields that inferd parses but does not act on yet are kept so
- * that they can be shown and used by later layers. */
+ * that they can be shown and used by later layers.
+ *
+ * The life of a configuration, as in Triton:
+ *   model_config_parse      config.pbtxt as written (or model_config_new when
+ *                           there is no file);
+ *   (the repository layer)  completes it: the name from the model's folder
+ *                           when the file has none, backend, inputs and
+ *                           outputs from the model file;
+ *   model_config_normalize  fills what Triton fills before validating;
+ *   model_config_check      refuses what cannot be served.
+ * All strings are valid UTF-8 without NUL bytes. Maps (parameters,
+ * priority_queue_policy, warmup inputs, ensemble input_map / output_map) are
+ * sorted by key, one entry per key: the last one written wins. */
 #ifndef INFERD_CORE_MODEL_CONFIG_H
 #define INFERD_CORE_MODEL_CONFIG_H
 
@@ -34,9 +46,12 @@ typedef struct config_tensor {
   bool has_reshape; /* the model sees reshape_dims instead of dims */
   int reshape_ndim;
   int64_t reshape_dims[INFERD_MAX_DIMS];
-  tensor_format format;       /* inputs */
-  bool optional;              /* inputs: may be left out of a request */
-  const char *label_filename; /* outputs: labels for classification */
+  tensor_format format;         /* inputs */
+  bool optional;                /* inputs: may be left out of a request */
+  bool allow_ragged_batch;      /* inputs: batch requests whose shapes differ */
+  const char *label_filename;   /* outputs: labels for classification */
+  bool is_shape_tensor;         /* TensorRT only: model_config_check refuses it */
+  bool is_non_linear_format_io; /* TensorRT only: model_config_check refuses it */
 } config_tensor;
 
 typedef enum version_policy_kind {
@@ -59,9 +74,14 @@ typedef enum instance_kind {
   KIND_MODEL = 3,
 } instance_kind;
 
+/* Parsing keeps the groups as written (none when the file has none), count 1
+ * when not given; model_config_normalize adds the default group and resolves
+ * names and kinds. The other fields of Triton's ModelInstanceGroup (gpus,
+ * secondary_devices, rate_limiter, host_policy, passive, profile) are
+ * accepted and not applied. */
 typedef struct instance_group {
-  const char *name;
-  int count; /* default 1 */
+  const char *name; /* NULL until normalized when not given */
+  int count;        /* 1 when not given */
   instance_kind kind;
 } instance_group;
 
@@ -117,7 +137,7 @@ typedef struct warmup_input {
 typedef struct model_warmup {
   const char *name;
   uint32_t batch_size;
-  uint32_t count; /* runs; default 1 */
+  uint32_t count; /* runs: 1 when not given or 0, as Triton reads 0 */
   size_t n_inputs;
   warmup_input *inputs;
 } model_warmup;
@@ -132,7 +152,7 @@ typedef struct map_entry {
  * model's output name to an ensemble tensor name. */
 typedef struct ensemble_step {
   const char *model_name;
-  int64_t model_version; /* -1: latest */
+  int64_t model_version; /* -1: latest; -1 also when not given */
   size_t n_input_map;
   map_entry *input_map;
   size_t n_output_map;
@@ -163,19 +183,40 @@ typedef struct model_config {
   ensemble_step *ensemble_steps;
 } model_config;
 
-/* A config with Triton's defaults and nothing else; NULL when out of memory. */
+/* A config with Triton's defaults and nothing else (max_batch_size 0,
+ * version_policy latest 1, no inputs, outputs or instance groups); NULL when
+ * out of memory. */
 model_config *model_config_new(void);
 void model_config_free(model_config *c);
 
 /* Parses config.pbtxt text. On error returns NULL with a message naming the
  * line, column and problem ("config.pbtxt:3:5: unknown field 'dimz' in
- * input"). Fields of Triton's ModelConfig that inferd does not apply are
- * accepted and ignored (with a log line); anything else is an error. */
+ * input") and e->code -EINVAL (-ENOMEM when out of memory). Fields of
+ * Triton's ModelConfig that inferd does not apply are accepted and ignored
+ * (with a log line at info level); anything else is an error. */
 model_config *model_config_parse(const char *text, size_t len, err *e);
 
-/* Checks what parsing alone cannot: names present and unique, data types
- * set, dims in range, max_batch_size >= 0, batch sizes within
- * max_batch_size, reshape element counts equal. */
+/* Fills in what Triton fills in before it validates, once the name is known
+ * and the configuration is complete (max_batch_size included):
+ *   - no instance_group (and not an ensemble): one group named after the
+ *     model, KIND_CPU, count 1;
+ *   - a group without a name: "<model>_<index>";
+ *   - KIND_AUTO and KIND_GPU become KIND_CPU (inferd runs on the CPU; a
+ *     KIND_GPU group is logged as a warning);
+ *   - dynamic_batching without preferred_batch_size: [max_batch_size] when
+ *     max_batch_size > 0.
+ * Returns 0, -EINVAL when c has no name, -ENOMEM. */
+int model_config_normalize(model_config *c, err *e);
+
+/* Checks what parsing alone cannot, as Triton's validation does: names
+ * present and unique, data types set, dims present, each >= 1 or -1, at
+ * most INFERD_MAX_DIMS with the batch dimension, reshape element counts
+ * equal to those of dims, max_batch_size >= 0, preferred batch sizes in
+ * 1..max_batch_size, priority levels in range, instance counts >= 1, the
+ * version policy, warmup samples, and the ensemble's data flow (every step
+ * input produced, every output written, no tensor written twice or left
+ * unused). Run it on a completed, normalized configuration. Returns 0,
+ * -EINVAL with a message naming the field, -ENOMEM. */
 int model_config_check(const model_config *c, err *e);
 
 /* The configuration as the model-configuration endpoint answers it: the
@@ -183,7 +224,7 @@ int model_config_check(const model_config *c, err *e);
  * int64 as numbers, defaults included). */
 void model_config_to_json(const model_config *c, buf *out);
 
-/* The value of parameter key, or NULL. */
+/* The value of parameter key, or NULL (a binary search: params are sorted). */
 const char *model_config_param(const model_config *c, const char *key);
 
 #endif

@@ -344,15 +344,10 @@ static void version_free(model_version *mv) {
   free(mv);
 }
 
-static int instance_count(const model_config *c, err *e) {
-  if (c->n_instance_groups == 0) return 1;
+/* Instances of all groups (normalized: there is at least one group). */
+static int instance_count(const model_config *c) {
   int n = 0;
-  for (size_t i = 0; i < c->n_instance_groups; i++) {
-    if (c->instance_groups[i].kind == KIND_GPU)
-      return err_set(e, -ENOTSUP, "instance_group kind KIND_GPU is not available: inferd runs "
-                                  "models on the CPU");
-    n += c->instance_groups[i].count;
-  }
+  for (size_t i = 0; i < c->n_instance_groups; i++) n += c->instance_groups[i].count;
   return n > 0 ? n : 1;
 }
 
@@ -385,15 +380,15 @@ static int version_load(repo *r, model *m, model_version *mv, const inferd_backe
   int rc = b->model_load(d, &mv->backend_model, msg, sizeof msg);
   if (rc < 0) return err_set(e, rc, "%s", msg[0] ? msg : "the backend could not load the model");
   if (c->n_inputs == 0 && c->n_outputs == 0) {
+    /* The first version to load completes the configuration. */
     rc = complete_config(c, b, mv->backend_model, r->opt.default_max_batch, e);
+    if (rc == 0) rc = model_config_normalize(c, e);
+    if (rc == 0) rc = model_config_check(c, e);
     if (rc < 0) return rc;
     if (fill_desc(mv, c) < 0) return err_set(e, -ENOMEM, "out of memory");
   }
-  rc = model_config_check(c, e);
-  if (rc < 0) return rc;
 
-  int n = instance_count(c, e);
-  if (n < 0) return n;
+  int n = instance_count(c);
   mv->instances = calloc((size_t)n, sizeof *mv->instances);
   if (!mv->instances) return err_set(e, -ENOMEM, "out of memory");
   for (int i = 0; i < n; i++) {
@@ -495,6 +490,12 @@ static model *model_build(repo *r, const char *name) {
   if (!m->config->platform && strcmp(bname, "onnx") == 0)
     m->config->platform = "onnxruntime_onnx";
 
+  /* A configuration that lists its inputs and outputs is checked before any
+   * model file is read; one completed from the file, after its first load. */
+  if (m->config->n_inputs || m->config->n_outputs) {
+    if (model_config_normalize(m->config, &e) < 0 || model_config_check(m->config, &e) < 0)
+      goto fail;
+  }
   nv = select_versions(m->config, name, versions, nv);
   if (nv == 0) {
     err_set(&e, -ENOENT, "no version folder to load (numbered folders inside %s)", dir);
