@@ -164,8 +164,10 @@ static void on_connection(const char *s, size_t n, void *ctx) {
 }
 
 int http1_parse_head(const char *buf, size_t len, http_head *h, err *e) {
+  /* Everything but the header array, which n_headers bounds. */
   memset(h, 0, offsetof(http_head, headers));
   h->content_length = -1;
+  h->chunked = h->keep_alive = h->expect_continue = false;
   size_t pos = 0;
   while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n')) pos++;
 

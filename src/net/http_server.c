@@ -6,6 +6,9 @@
  *   IDLE --first byte--> HEAD --head parsed--> BODY --body complete-->
  *   HANDLING --http_respond--> WRITING --all written--> IDLE (or closed)
  *
+ * and, after an error that ends the connection, LINGER: the write side shut,
+ * the rest of the client's request read and dropped, then closed.
+ *
  * with a deadline per state (idle, header, body, write). HANDLING has no
  * deadline: the scheduler owns a request's time once it is complete. */
 #include "net/http_server.h"
@@ -42,7 +45,12 @@ typedef struct listener {
   void *ctx;
 } listener;
 
-enum conn_state { C_IDLE, C_HEAD, C_BODY, C_HANDLING, C_WRITING };
+enum conn_state { C_IDLE, C_HEAD, C_BODY, C_HANDLING, C_WRITING, C_LINGER };
+
+/* After an error answered mid-request, the client may still be sending: the
+ * connection reads and drops input this long before it closes, so that the
+ * client reads the answer instead of a reset. */
+#define LINGER_MS 2000
 
 typedef struct conn {
   loop_watch watch;
@@ -53,6 +61,7 @@ typedef struct conn {
   uint64_t deadline_ms;
   bool closed;      /* socket closed; memory waits for the request in hand */
   bool close_after; /* close once the response is written */
+  bool linger;      /* ... after reading what the client still sends */
   bool reading;     /* LOOP_READ requested */
   bool in_process;  /* inside process(): no re-entry */
 
@@ -312,6 +321,7 @@ static void on_tick(loop *l, void *arg) {
       break;
     case C_BODY: respond_error(c, 408, "timed out waiting for the request body"); break;
     case C_WRITING: conn_close(c); break;
+    case C_LINGER: conn_close(c); break;
     case C_HANDLING: break;
     }
   }
@@ -357,6 +367,14 @@ static void finish_request(conn *c) {
     c->req.on_done = NULL;
   }
   if (c->closed) return;
+  if (c->close_after && c->linger) {
+    shutdown(c->watch.fd, SHUT_WR);
+    c->state = C_LINGER;
+    c->rlen = c->consumed = 0;
+    set_deadline(c, LINGER_MS);
+    set_read(c, true);
+    return;
+  }
   if (c->close_after) {
     conn_close(c);
     return;
@@ -433,7 +451,7 @@ void http_respond(http_request *req) {
   size_t n = 0;
   struct iovec *iov = c->wiov;
   bool head_only = req->head.method == HTTP_HEAD;
-  size_t need = 3 + (head_only ? 0 : req->n_blobs);
+  size_t need = 4 + (head_only ? 0 : req->n_blobs); /* status, headers, CRLF, body */
   if (need > sizeof c->wiov / sizeof c->wiov[0]) {
     struct iovec *big = realloc(c->iov_heap, need * sizeof *big);
     if (big) {
@@ -497,6 +515,7 @@ bool http_reserve_blobs(http_request *req, size_t n) {
 static void respond_error(conn *c, int status, const char *msg) {
   http_request *req = &c->req;
   c->close_after = true;
+  c->linger = true;
   c->consumed = c->rlen;
   if (!c->head_len) memset(&req->head, 0, sizeof req->head);
   req->head.keep_alive = false;
@@ -624,15 +643,15 @@ static void process(conn *c) {
 
 /* Room to read into: the whole expected message when its size is known
  * (up to the limits, and with a little more so that a client closing or
- * pipelining is seen), else another chunk. While a request is handled its
+ * pipelining is seen), else at least a quarter chunk. While a request is handled its
  * body lives in the buffer, which must not move: then only the room left
  * is used. */
 static bool make_room(conn *c) {
   const http_server_config *cfg = &c->w->s->cfg;
   if (c->state == C_HANDLING || c->state == C_WRITING) return c->rlen < c->rcap;
-  size_t want = c->rlen + READ_CHUNK;
-  if (c->state == C_BODY && !c->req.head.chunked && c->body_end + 4096 > want)
-    want = c->body_end + 4096;
+  size_t want = c->rlen + READ_CHUNK / 4; /* some room to read into */
+  if (c->state == C_BODY && !c->req.head.chunked && c->body_end + READ_CHUNK / 4 > want)
+    want = c->body_end + READ_CHUNK / 4;
   size_t limit = cfg->max_head + cfg->max_body + READ_CHUNK;
   if (want > limit) want = limit;
   if (want <= c->rcap) return c->rlen < c->rcap;
@@ -641,12 +660,25 @@ static bool make_room(conn *c) {
   if (cap > limit) cap = limit;
   char *p = realloc(c->rbuf, cap);
   if (!p) return false;
+  bool moved = p != c->rbuf;
   c->rbuf = p;
   c->rcap = cap;
+  if (moved && c->state == C_BODY) {
+    /* The parsed head points into the buffer: parse it again where it is
+     * now (same bytes, so it cannot fail). */
+    err e;
+    http1_parse_head(c->rbuf, c->head_len, &c->req.head, &e);
+  }
   return c->rlen < c->rcap;
 }
 
 static void on_readable(conn *c) {
+  if (c->state == C_LINGER) {
+    char sink[READ_CHUNK];
+    ssize_t n = recv(c->watch.fd, sink, sizeof sink, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) conn_close(c);
+    return;
+  }
   if (!make_room(c)) {
     /* Full: a handled request with pipelined data behind it waits; anything
      * else is over the limits, which process() has answered already. */

@@ -59,6 +59,10 @@ static void arena_give(arena *a) {
   else arena_destroy(a);
 }
 
+void api_thread_exit(void) {
+  while (arena_pool_n) arena_destroy(arena_pool[--arena_pool_n]);
+}
+
 /* A path split into segments, each percent-decoded. */
 typedef struct route {
   int n;
@@ -562,6 +566,13 @@ static void not_found(http_request *req) {
 /* /v2/models/{name}[/versions/{v}][/ready|/config|/infer|/stats] */
 static void model_route(http_request *req, server *s, route *r) {
   const char *name = r->seg[2];
+  if (!repo_valid_name(name)) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "invalid model name '%.200s'", name);
+    http_set_error(req, 400, msg);
+    http_respond(req);
+    return;
+  }
   int64_t version = -1;
   int i = 3;
   if (r->n > i && strcmp(r->seg[i], "versions") == 0) {
@@ -575,13 +586,6 @@ static void model_route(http_request *req, server *s, route *r) {
   }
   const char *action = r->n > i ? r->seg[i] : "";
   if (r->n > i + 1) return not_found(req);
-  if (!repo_valid_name(name)) {
-    char msg[300];
-    snprintf(msg, sizeof msg, "invalid model name '%.200s'", name);
-    http_set_error(req, 400, msg);
-    http_respond(req);
-    return;
-  }
   if (strcmp(action, "infer") == 0) {
     if (method_is(req, HTTP_POST)) infer(req, s, name, version);
     return;

@@ -28,6 +28,7 @@ typedef struct net_thread {
 static void *run_loop(void *arg) {
   net_thread *t = arg;
   loop_run(t->loop);
+  api_thread_exit();
   atomic_store(&t->stopped, true);
   return NULL;
 }

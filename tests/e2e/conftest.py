@@ -89,7 +89,8 @@ class Server:
         raise RuntimeError("inferd did not finish loading:\n" + self.log_text())
 
     def log_text(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 

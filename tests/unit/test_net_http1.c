@@ -104,6 +104,21 @@ static void chunked_framing(void **state) {
   assert_int_equal(h.content_length, -1);
 }
 
+/* A head struct reused for the next request starts clean. */
+static void reuse_resets_framing(void **state) {
+  http_head h;
+  err e = {0};
+  assert_int_equal(
+      parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n", &h,
+            &e),
+      0);
+  assert_true(h.chunked && h.expect_continue);
+  assert_int_equal(parse("POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n", &h, &e), 0);
+  assert_false(h.chunked);
+  assert_false(h.expect_continue);
+  assert_int_equal(h.content_length, 2);
+}
+
 static void head_not_complete(void **state) {
   size_t scanned = 0;
   const char *s = "GET / HTTP/1.1\r\nHost: x\r\n";
@@ -253,7 +268,7 @@ int main(void) {
       cmocka_unit_test(chunked_decoding),
       cmocka_unit_test(chunked_stops_at_message_end),
       cmocka_unit_test(chunked_malformed),
-      cmocka_unit_test(reasons),
+      cmocka_unit_test(reasons),            cmocka_unit_test(reuse_resets_framing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,93 @@
+"""Process life: command line, graceful stop on SIGTERM, metrics."""
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from conftest import BINARY, SLOW, make_repo
+
+SLOW_IDENTITY = """
+backend: "identity"
+max_batch_size: 0
+input [ { name: "INPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
+output [ { name: "OUTPUT0" data_type: TYPE_FP32 dims: [ -1 ] } ]
+parameters { key: "delay_ms" value: { string_value: "800" } }
+"""
+
+
+def test_help_and_version():
+    out = subprocess.run([BINARY, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--model-repository" in out.stdout
+    out = subprocess.run([BINARY, "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and re.match(r"inferd \d+\.\d+\.\d+", out.stdout)
+    out = subprocess.run([BINARY], capture_output=True, text=True)
+    assert out.returncode == 2 and "--model-repository" in out.stderr
+    out = subprocess.run([BINARY, "--model-repository", "x", "--http-port", "http"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--http-port" in out.stderr
+
+
+def test_sigterm_finishes_requests_in_flight(start_server):
+    root = make_repo(extra={"slow": {"config.pbtxt": SLOW_IDENTITY, "1/.keep": ""}})
+    srv = start_server(root)
+    srv.wait_ready()
+    result = {}
+
+    def call():
+        result["r"] = srv.infer("slow", {"inputs": [{"name": "INPUT0", "shape": [2],
+                                                     "datatype": "FP32", "data": [1, 2]}]})
+
+    t = threading.Thread(target=call)
+    t.start()
+    time.sleep(0.3 * SLOW)
+    srv.proc.send_signal(signal.SIGTERM)
+    t.join()
+    r = result["r"]
+    assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [1, 2]
+    assert srv.proc.wait(timeout=10 * SLOW) == 0
+    assert "stopped" in srv.log_text()
+
+
+def test_idle_connections_closed_on_sigterm(start_server):
+    root = make_repo(extra={"slow": {"config.pbtxt": SLOW_IDENTITY, "1/.keep": ""}})
+    srv = start_server(root)
+    idle = socket.create_connection(("127.0.0.1", srv.port))
+    start = time.time()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=10 * SLOW) == 0
+    assert time.time() - start < 5 * SLOW
+    assert idle.recv(1) == b""
+    idle.close()
+
+
+def test_metrics(server):
+    good = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32",
+                        "data": [0.0] * 64}]}
+    for _ in range(3):
+        r = server.infer("digits_mlp", good)
+        assert r.status_code == 200, r.text
+    server.infer("digits_mlp", {"inputs": []})
+    r = server.session.get(server.metrics_url)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    text = r.text
+    labels = '{model="digits_mlp",version="1"}'
+
+    def value(name):
+        m = re.search(re.escape(name + labels) + r" (\S+)", text)
+        assert m, name
+        return float(m.group(1))
+
+    assert value("inferd_inference_request_success_total") >= 3
+    assert value("inferd_inference_request_failure_total") >= 1
+    assert value("inferd_inference_count_total") >= 3
+    assert value("inferd_inference_compute_infer_duration_us_total") > 0
+    assert value("inferd_inference_requests_in_flight") == 0
+    assert value("inferd_model_memory_bytes") > 0
+    assert re.search(r'inferd_inference_request_duration_seconds_bucket\{model="digits_mlp",'
+                     r'version="1",le="\+Inf"\} \d+', text)
+    assert re.search(r"inferd_process_resident_memory_bytes \d+", text)
+    assert "# TYPE inferd_inference_request_duration_seconds histogram" in text
+    assert server.session.get(server.metrics_url.replace("/metrics", "/x")).status_code == 404
