@@ -1,0 +1,16 @@
+/* backends/onnx/onnx_backend.h: inferd's own ONNX backend ("onnx"): loads
+ * an ONNX model (model.onnx unless the configuration names another file)
+ * and runs it on the CPU with its own graph executor.
+ *
+ * Model configuration parameters:
+ *   intra_op_threads  threads one execute may use (default 1), given to
+ *                     oneDNN's matrix products; the other kernels run on the
+ *                     calling thread. */
+#ifndef INFERD_ONNX_BACKEND_H
+#define INFERD_ONNX_BACKEND_H
+
+#include "inferd/backend.h"
+
+const inferd_backend *onnx_backend(void);
+
+#endif

@@ -1,0 +1,110 @@
+/* backends/onnx/onnx_graph.h: the ONNX backend's executor: a model as a
+ * graph of values and nodes (onnx_model.c), plans that fix shapes and memory
+ * for one input-shape signature (onnx_plan.c), and instances that run them
+ * (onnx_plan.c, driven by onnx_backend.c).
+ *
+ * Lifetimes: a model owns its values, nodes and constant data, and is
+ * read-only once loaded, so instances on different threads share it. An
+ * instance owns a workspace (one buffer for every intermediate tensor) and
+ * a small cache of plans, one per input-shape signature seen; execute
+ * allocates only when it meets a signature it has not planned. */
+#ifndef INFERD_ONNX_GRAPH_H
+#define INFERD_ONNX_GRAPH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "inferd/backend.h"
+#include "onnx_ops.h"
+
+/* A named tensor of the graph: a graph input, an initializer or folded
+ * constant, or a node's output. */
+typedef struct onnx_value {
+  const char *name;
+  /* Declared or known type and shape: dims are -1 where unknown, ndim -1
+   * when the rank is unknown (an intermediate not yet inferred). data is
+   * set for constants. */
+  onnx_tensor t;
+  bool is_const;
+  bool owns_data; /* data came from aligned_alloc (initializers, folds) */
+  bool is_input;  /* a graph input that is not an initializer */
+  bool is_output; /* a graph output that inferd asks for */
+  int producer;   /* index into the load-time node list, or -1 */
+} onnx_value;
+
+typedef struct onnx_model {
+  arena *arena; /* names, nodes, attributes */
+  int opset;    /* of ai.onnx */
+  size_t n_values;
+  onnx_value *values;
+  size_t n_nodes; /* to run, in topological order, constants folded */
+  onnx_node *nodes;
+  size_t n_inputs; /* graph inputs that are not initializers, graph order */
+  int *inputs;
+  size_t n_outputs; /* graph outputs, graph order */
+  int *outputs;
+  /* Per model input: its values decide shapes (it reaches an operator's
+   * value_inputs), so they are part of a plan's key. */
+  bool *key_input;
+  bool has_key_inputs;
+
+  /* What inferd passes, in its order: exec input i is model input
+   * exec_in[i], exec output j is graph output exec_out[j]. */
+  size_t n_exec_in, n_exec_out;
+  int *exec_in, *exec_out;
+
+  /* model_io's answer: graph inputs and outputs, batch included. */
+  inferd_tensor_desc *io_in, *io_out;
+
+  int threads;                  /* intra_op_threads */
+  size_t weight_bytes;          /* constant data held */
+  size_t instance_estimate;     /* one instance's workspace at the largest batch */
+  atomic_size_t instance_bytes; /* what live instances hold */
+  atomic_int n_instances;
+} onnx_model;
+
+/* ---- loading (onnx_model.c) --------------------------------------------- */
+
+/* Parses an ONNX ModelProto and builds the graph: opset checks, operators
+ * resolved and their attributes read, nodes in topological order,
+ * constants folded. Every graph output is marked wanted. */
+int onnx_model_parse(const void *bytes, size_t len, onnx_model **out, err *e);
+/* Drops nodes and constants that no wanted output (value.is_output)
+ * depends on, and finds the key inputs. */
+void onnx_model_prune(onnx_model *m);
+void onnx_model_free(onnx_model *m);
+/* "node 'fc1' (Gemm, opset 13)" for messages. */
+const char *onnx_node_label(char buf[static 200], const onnx_node *n);
+
+/* ---- plans (onnx_plan.c) ------------------------------------------------ */
+
+typedef struct onnx_plan onnx_plan;
+
+/* Plans the graph for graph-input shapes shapes[k] (ndims[k] dims each, in
+ * model-input order) and the data of the key inputs (key_data[k]; key_data
+ * NULL when not known, which fails the nodes that need it): infers every
+ * shape, evaluates what depends on shapes alone, and places every
+ * intermediate in a workspace by liveness. */
+int onnx_plan_build(const onnx_model *m, const int *ndims, const int64_t (*shapes)[ONNX_MAX_DIMS],
+                    const void *const *key_data, onnx_plan **out, err *e);
+void onnx_plan_free(onnx_plan *p);
+/* Workspace bytes the plan needs. */
+size_t onnx_plan_workspace(const onnx_plan *p);
+/* The planned tensor of value v (type and shape). */
+const onnx_tensor *onnx_plan_tensor(const onnx_plan *p, int v);
+
+/* ---- instances (onnx_plan.c) -------------------------------------------- */
+
+typedef struct onnx_instance onnx_instance;
+
+int onnx_instance_new(onnx_model *m, onnx_instance **out, err *e);
+void onnx_instance_free(onnx_instance *in);
+const onnx_model *onnx_instance_model(const onnx_instance *in);
+/* Runs exec on the instance (see inferd_exec). */
+int onnx_instance_run(onnx_instance *in, inferd_exec *exec, err *e);
+
+#endif

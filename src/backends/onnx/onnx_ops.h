@@ -1,0 +1,220 @@
+/* backends/onnx/onnx_ops.h: what an operator implementation sees, and the
+ * registry that finds one for a node.
+ *
+ * An operator is a table of three functions (onnx_op): `init` reads and
+ * checks the node's attributes once at load, `infer` gives the outputs' type
+ * and shape from the inputs' (once per input-shape signature, when a plan is
+ * built), `run` computes. Kernels never allocate: their outputs' memory is
+ * planned before they run. The registry (onnx_registry.c) maps (domain,
+ * op_type, since_version) to an onnx_op_id; a node gets the entry with the
+ * highest since_version <= the model's opset for its domain.
+ *
+ * TEMPLATE: adding an operator, say Elu, to the family file it belongs to
+ * (onnx_ops_elementwise.c here; a new family gets a new onnx_ops_<family>.c):
+ *
+ *   1. Add ONNX_OP_ELU to onnx_op_id below (before ONNX_OP_COUNT) and
+ *      `extern const onnx_op onnx_op_elu;` with the others.
+ *   2. In the family file write
+ *        typedef struct { float alpha; } elu_attr;
+ *        static int elu_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e)
+ *          { ...onnx_attr_float(p, "alpha", 1.0f, &at->alpha, e)...; n->attr = at; }
+ *        static int elu_infer(const onnx_node *n, const onnx_tensor *const *in,
+ *                             onnx_tensor *const *out, err *e)
+ *          { check in[0]->dtype; onnx_tensor_like(out[0], in[0]); return 0; }
+ *        static int elu_run(const onnx_node *n, const onnx_tensor *const *in,
+ *                           onnx_tensor *const *out, err *e)
+ *          { loop over in[0]->count elements; return 0; }
+ *        const onnx_op onnx_op_elu = {.id = ONNX_OP_ELU, .name = "Elu", .domain = "",
+ *            .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
+ *            .init = elu_init, .infer = elu_infer, .run = elu_run};
+ *      (.flags for views and Shape-like operators, .value_inputs for inputs
+ *      whose data decides the output shape).
+ *   3. In onnx_registry.c add `[ONNX_OP_ELU] = &onnx_op_elu` to `ops` and one
+ *      row per ONNX version of the operator ({ONNX_OP_ELU, 6}) to `registry`:
+ *      every version from the oldest supported one to the newest the build
+ *      knows (ONNX_OPSET_MAX), so that "highest <= the model's opset" always
+ *      lands on the version the model means. A version whose semantics
+ *      differ gets its own onnx_op or branches on node->since.
+ *   4. Test it in tests/unit/test_onnx_ops.c by hand, add it to `claimed`
+ *      in tests/unit/test_onnx_nodes.c (which then runs the ONNX node tests
+ *      that use it, and fails if none passes).
+ */
+#ifndef INFERD_ONNX_OPS_H
+#define INFERD_ONNX_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/err.h"
+#include "inferd/backend.h"
+#include "onnx/onnx.pb-c.h"
+
+#define ONNX_MAX_DIMS INFERD_MAX_DIMS
+
+/* The newest ai.onnx opset whose operator versions the registry lists (that
+ * of ONNX 1.12). A model importing a newer one is refused: an operator may
+ * have changed there in a way the registry cannot know. */
+#define ONNX_OPSET_MAX 17
+
+/* A tensor as a kernel sees it: dense, row-major. data is NULL while a plan
+ * is being built unless the value is known then (a constant, or computed
+ * from shapes alone). */
+typedef struct onnx_tensor {
+  inferd_dtype dtype;
+  int ndim;
+  int64_t dims[ONNX_MAX_DIMS];
+  int64_t count; /* elements: the product of dims */
+  void *data;
+} onnx_tensor;
+
+/* Every operator implementation; the registry's op table is indexed by it
+ * and static_asserts that it lists each. Graph rewrites (fusions) match
+ * nodes by it. */
+typedef enum onnx_op_id {
+  ONNX_OP_ADD,
+  ONNX_OP_SUB,
+  ONNX_OP_MUL,
+  ONNX_OP_DIV,
+  ONNX_OP_RELU,
+  ONNX_OP_SIGMOID,
+  ONNX_OP_TANH,
+  ONNX_OP_GEMM,
+  ONNX_OP_MATMUL,
+  ONNX_OP_SOFTMAX,
+  ONNX_OP_FLATTEN,
+  ONNX_OP_RESHAPE,
+  ONNX_OP_IDENTITY,
+  ONNX_OP_CONSTANT,
+  ONNX_OP_CAST,
+  ONNX_OP_ARGMAX,
+  ONNX_OP_SHAPE,
+  ONNX_OP_COUNT
+} onnx_op_id;
+
+typedef struct onnx_node onnx_node;
+
+enum {
+  /* Output 0 holds input 0's bytes under another shape (Reshape, Flatten,
+   * Identity). The planner makes it a view of the input's memory and drops
+   * the step; run is only called when a copy is needed (folding at load). */
+  ONNX_OP_ALIAS = 1u << 0,
+  /* The outputs depend on the inputs' shapes, never their data (Shape):
+   * evaluated when a plan is built, whatever the inputs. */
+  ONNX_OP_SHAPE_ONLY = 1u << 1,
+};
+
+typedef struct onnx_op {
+  onnx_op_id id;
+  const char *domain; /* "" for ai.onnx */
+  const char *name;   /* op_type */
+  uint8_t min_inputs, max_inputs, min_outputs, max_outputs;
+  unsigned flags;
+  /* Optional. Reads the node's attributes into node->attr (allocated from
+   * a, which lives as long as the model) and refuses values the kernel does
+   * not support. */
+  int (*init)(onnx_node *node, const Onnx__NodeProto *proto, arena *a, err *e);
+  /* Sets every present output's dtype, ndim and dims from the inputs (in[i]
+   * is NULL for an omitted optional input; out[i] NULL for an omitted
+   * output). An input's data is there when it is known at planning time. */
+  int (*infer)(const onnx_node *node, const onnx_tensor *const *in, onnx_tensor *const *out,
+               err *e);
+  /* Computes the outputs into their planned memory. Fails only on what the
+   * data alone can show (an integer division by zero). */
+  int (*run)(const onnx_node *node, const onnx_tensor *const *in, onnx_tensor *const *out, err *e);
+  /* Bit i set: infer needs input i's data, not only its shape (Reshape's
+   * shape). Such an input must be known when planning: a constant, computed
+   * from shapes, or a graph input whose values then join the plan's key. */
+  unsigned value_inputs;
+} onnx_op;
+
+struct onnx_node {
+  const char *name;    /* the node's name, or "#<index>" when it has none */
+  const char *op_type; /* as in the model */
+  const char *domain;  /* "" for ai.onnx */
+  int opset;           /* the model's opset for the domain */
+  int since;           /* since_version of the registry entry chosen */
+  const onnx_op *op;
+  int n_in, n_out;
+  int *in, *out; /* value indices; -1 for an omitted optional one */
+  void *attr;    /* what op->init parsed; NULL when nothing */
+};
+
+/* ---- registry (onnx_registry.c) ----------------------------------------- */
+
+/* The operator for op_type of domain ("" or "ai.onnx") under opset, storing
+ * the version chosen in *since; NULL when none is implemented. */
+const onnx_op *onnx_registry_find(const char *domain, const char *op_type, int opset, int *since);
+/* Whether any version of op_type is implemented. */
+bool onnx_registry_has(const char *domain, const char *op_type);
+/* Checks the tables against each other: every onnx_op_id has an onnx_op
+ * carrying that id, every op has registry rows, rows are unique. */
+int onnx_registry_check(err *e);
+
+extern const onnx_op onnx_op_add, onnx_op_sub, onnx_op_mul, onnx_op_div;
+extern const onnx_op onnx_op_relu, onnx_op_sigmoid, onnx_op_tanh;
+extern const onnx_op onnx_op_gemm, onnx_op_matmul;
+extern const onnx_op onnx_op_softmax;
+extern const onnx_op onnx_op_flatten, onnx_op_reshape, onnx_op_identity, onnx_op_constant;
+extern const onnx_op onnx_op_shape;
+extern const onnx_op onnx_op_cast;
+extern const onnx_op onnx_op_argmax;
+
+/* ---- attributes (onnx_tensor.c) ----------------------------------------- */
+
+/* The attribute called name, or NULL. */
+const Onnx__AttributeProto *onnx_attr_find(const Onnx__NodeProto *p, const char *name);
+/* The value of an INT/FLOAT attribute, def when it is absent; an error when
+ * it has another type. */
+int onnx_attr_int(const Onnx__NodeProto *p, const char *name, int64_t def, int64_t *out, err *e);
+int onnx_attr_float(const Onnx__NodeProto *p, const char *name, float def, float *out, err *e);
+/* An INT attribute that must be 0 or 1. */
+int onnx_attr_bool(const Onnx__NodeProto *p, const char *name, bool def, bool *out, err *e);
+
+/* ---- tensors (onnx_tensor.c) -------------------------------------------- */
+
+/* inferd's type for a TensorProto.DataType; INVALID for those it lacks. */
+inferd_dtype onnx_dtype_from_proto(int32_t t);
+int32_t onnx_dtype_to_proto(inferd_dtype t);
+/* Decodes a TensorProto (raw_data or the typed fields) into t, its data
+ * allocated 64-byte aligned from a, or with aligned_alloc when a is NULL
+ * (free() it). BYTES elements are stored as the protocol's length-prefixed
+ * strings. */
+int onnx_tensor_decode(const Onnx__TensorProto *tp, arena *a, onnx_tensor *t, err *e);
+
+/* Bytes of t's data (count * element size). */
+size_t onnx_tensor_bytes(const onnx_tensor *t);
+/* Gives out in's dtype and shape. */
+void onnx_tensor_like(onnx_tensor *out, const onnx_tensor *in);
+/* Sets out's shape (and count). */
+void onnx_tensor_set_shape(onnx_tensor *out, int ndim, const int64_t *dims);
+/* "[2,3]" for messages. */
+const char *onnx_shape_str(char buf[static 96], const onnx_tensor *t);
+
+/* Checks axis in [-rank, rank) (or [-rank, rank] when end_ok) and makes it
+ * non-negative. */
+int onnx_axis(int64_t axis, int rank, bool end_ok, int *out, err *e);
+/* The numpy broadcast of a's and b's shapes into out's (dtype untouched). */
+int onnx_broadcast_shape(const onnx_tensor *a, const onnx_tensor *b, onnx_tensor *out, err *e);
+/* Product of dims[from..to). */
+int64_t onnx_dims_product(const int64_t *dims, int from, int to);
+
+/* Types that kernels loop over. */
+static inline bool onnx_dtype_is_float(inferd_dtype t) {
+  return t == INFERD_TYPE_FP32 || t == INFERD_TYPE_FP64;
+}
+static inline bool onnx_dtype_is_int(inferd_dtype t) {
+  return (t >= INFERD_TYPE_UINT8 && t <= INFERD_TYPE_INT64);
+}
+
+/* GCC at -O2 vectorises only loops whose trip count it knows; kernels'
+ * loops run over sizes known at run time, so they ask for the dynamic cost
+ * model. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define ONNX_VECTORIZE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define ONNX_VECTORIZE
+#endif
+
+#endif

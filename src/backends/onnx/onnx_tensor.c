@@ -1,0 +1,255 @@
+/* backends/onnx/onnx_tensor.c: ONNX data types and TensorProto decoding,
+ * node attributes, and the shape arithmetic that operators share (axes,
+ * numpy broadcasting). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/dtype.h"
+#include "onnx_ops.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "raw_data is little-endian; this backend copies it as it is"
+#endif
+
+/* ---- data types --------------------------------------------------------- */
+
+/* TensorProto.DataType -> inferd_dtype, indexed by the ONNX number. */
+static const inferd_dtype from_proto[] = {
+    [ONNX__TENSOR_PROTO__DATA_TYPE__UNDEFINED] = INFERD_TYPE_INVALID,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT] = INFERD_TYPE_FP32,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__UINT8] = INFERD_TYPE_UINT8,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__INT8] = INFERD_TYPE_INT8,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__UINT16] = INFERD_TYPE_UINT16,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__INT16] = INFERD_TYPE_INT16,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__INT32] = INFERD_TYPE_INT32,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__INT64] = INFERD_TYPE_INT64,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__STRING] = INFERD_TYPE_BYTES,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__BOOL] = INFERD_TYPE_BOOL,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16] = INFERD_TYPE_FP16,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE] = INFERD_TYPE_FP64,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__UINT32] = INFERD_TYPE_UINT32,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__UINT64] = INFERD_TYPE_UINT64,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX64] = INFERD_TYPE_INVALID,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__COMPLEX128] = INFERD_TYPE_INVALID,
+    [ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16] = INFERD_TYPE_BF16,
+};
+_Static_assert(sizeof from_proto / sizeof from_proto[0] ==
+                   ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16 + 1,
+               "from_proto must list every TensorProto.DataType of onnx.proto");
+
+inferd_dtype onnx_dtype_from_proto(int32_t t) {
+  if (t < 0 || (size_t)t >= sizeof from_proto / sizeof from_proto[0]) return INFERD_TYPE_INVALID;
+  return from_proto[t];
+}
+
+int32_t onnx_dtype_to_proto(inferd_dtype t) {
+  for (size_t i = 1; i < sizeof from_proto / sizeof from_proto[0]; i++)
+    if (from_proto[i] == t && t != INFERD_TYPE_INVALID) return (int32_t)i;
+  return ONNX__TENSOR_PROTO__DATA_TYPE__UNDEFINED;
+}
+
+/* ---- tensors ------------------------------------------------------------ */
+
+size_t onnx_tensor_bytes(const onnx_tensor *t) { return (size_t)t->count * dtype_size(t->dtype); }
+
+void onnx_tensor_set_shape(onnx_tensor *out, int ndim, const int64_t *dims) {
+  out->ndim = ndim;
+  if (ndim > 0) memmove(out->dims, dims, (size_t)ndim * sizeof dims[0]);
+  out->count = shape_elements(out->dims, ndim);
+}
+
+void onnx_tensor_like(onnx_tensor *out, const onnx_tensor *in) {
+  out->dtype = in->dtype;
+  onnx_tensor_set_shape(out, in->ndim, in->dims);
+}
+
+const char *onnx_shape_str(char buf[static 96], const onnx_tensor *t) {
+  shape_format(buf, 96, t->dims, t->ndim);
+  return buf;
+}
+
+int64_t onnx_dims_product(const int64_t *dims, int from, int to) {
+  int64_t n = 1;
+  for (int i = from; i < to; i++)
+    n *= dims[i];
+  return n;
+}
+
+int onnx_axis(int64_t axis, int rank, bool end_ok, int *out, err *e) {
+  int64_t hi = end_ok ? rank : rank - 1;
+  if (axis < -(int64_t)rank || axis > hi)
+    return err_set(e, -EINVAL, "axis %lld is out of range for rank %d", (long long)axis, rank);
+  *out = (int)(axis < 0 ? axis + rank : axis);
+  return 0;
+}
+
+int onnx_broadcast_shape(const onnx_tensor *a, const onnx_tensor *b, onnx_tensor *out, err *e) {
+  int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+  int64_t dims[ONNX_MAX_DIMS];
+  for (int i = 0; i < nd; i++) {
+    int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
+    int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+    if (da != db && da != 1 && db != 1) {
+      char sa[96], sb[96];
+      return err_set(e, -EINVAL, "shapes %s and %s do not broadcast", onnx_shape_str(sa, a),
+                     onnx_shape_str(sb, b));
+    }
+    dims[i] = da == 1 ? db : da;
+  }
+  onnx_tensor_set_shape(out, nd, dims);
+  return 0;
+}
+
+/* Room for n bytes (at least one, so that data is never NULL), 64-byte
+ * aligned, from a or the heap. */
+static void *tensor_alloc(arena *a, size_t n) {
+  if (n == 0) n = 1;
+  if (a) return arena_alloc_aligned(a, n, 64);
+  return aligned_alloc(64, (n + 63) & ~(size_t)63);
+}
+
+/* Copies n values of a repeated proto field, each narrowed to the element
+ * type (int32_data holds int8..uint16, bool and the 16-bit floats). */
+#define NARROW(T, src)                                                                             \
+  do {                                                                                             \
+    T *d = t->data;                                                                                \
+    for (size_t i = 0; i < n; i++)                                                                 \
+      d[i] = (T)(src)[i];                                                                          \
+  } while (0)
+
+int onnx_tensor_decode(const Onnx__TensorProto *tp, arena *a, onnx_tensor *t, err *e) {
+  const char *name = tp->name ? tp->name : "";
+  memset(t, 0, sizeof *t);
+  t->dtype = onnx_dtype_from_proto(tp->data_type);
+  if (t->dtype == INFERD_TYPE_INVALID)
+    return err_set(e, -ENOTSUP, "tensor '%s': data type %d is not supported", name,
+                   (int)tp->data_type);
+  if (tp->n_dims > ONNX_MAX_DIMS)
+    return err_set(e, -ENOTSUP, "tensor '%s' has %zu dimensions; at most %d are supported", name,
+                   tp->n_dims, ONNX_MAX_DIMS);
+  for (size_t i = 0; i < tp->n_dims; i++) {
+    if (tp->dims[i] < 0) return err_set(e, -EINVAL, "tensor '%s' has a negative dimension", name);
+    t->dims[i] = tp->dims[i];
+  }
+  t->ndim = (int)tp->n_dims;
+  t->count = shape_elements(t->dims, t->ndim);
+  if (t->count < 0) return err_set(e, -EINVAL, "tensor '%s' is too large", name);
+  if (tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+    return err_set(e, -ENOTSUP, "tensor '%s' keeps its data in an external file (not supported)",
+                   name);
+  if (tp->segment) return err_set(e, -ENOTSUP, "tensor '%s' is segmented (not supported)", name);
+  size_t n = (size_t)t->count;
+
+  if (t->dtype == INFERD_TYPE_BYTES) {
+    if (tp->n_string_data != n)
+      return err_set(e, -EINVAL, "tensor '%s' has %zu strings for %zu elements", name,
+                     tp->n_string_data, n);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+      total += 4 + tp->string_data[i].len;
+    unsigned char *p = tensor_alloc(a, total);
+    if (!p) return err_set(e, -ENOMEM, "out of memory");
+    t->data = p;
+    for (size_t i = 0; i < n; i++) {
+      uint32_t len = (uint32_t)tp->string_data[i].len;
+      memcpy(p, &len, 4);
+      if (len) memcpy(p + 4, tp->string_data[i].data, len);
+      p += 4 + len;
+    }
+    return 0;
+  }
+
+  size_t esize = dtype_size(t->dtype);
+  size_t bytes = n * esize;
+  size_t have; /* values present in the field that holds them */
+  switch (t->dtype) {
+  case INFERD_TYPE_FP32: have = tp->n_float_data; break;
+  case INFERD_TYPE_FP64: have = tp->n_double_data; break;
+  case INFERD_TYPE_INT64: have = tp->n_int64_data; break;
+  case INFERD_TYPE_UINT32:
+  case INFERD_TYPE_UINT64: have = tp->n_uint64_data; break;
+  default: have = tp->n_int32_data; break;
+  }
+  if (tp->has_raw_data) {
+    if (tp->raw_data.len != bytes)
+      return err_set(e, -EINVAL, "tensor '%s' has %zu bytes of raw data for %zu elements of %s",
+                     name, tp->raw_data.len, n, dtype_name(t->dtype));
+  } else if (have != n) {
+    return err_set(e, -EINVAL, "tensor '%s' has %zu values for %zu elements", name, have, n);
+  }
+  t->data = tensor_alloc(a, bytes);
+  if (!t->data) return err_set(e, -ENOMEM, "out of memory for tensor '%s'", name);
+  if (tp->has_raw_data) {
+    if (bytes) memcpy(t->data, tp->raw_data.data, bytes);
+    return 0;
+  }
+  switch (t->dtype) {
+  case INFERD_TYPE_FP32: memcpy(t->data, tp->float_data, bytes); break;
+  case INFERD_TYPE_FP64: memcpy(t->data, tp->double_data, bytes); break;
+  case INFERD_TYPE_INT64: memcpy(t->data, tp->int64_data, bytes); break;
+  case INFERD_TYPE_INT32: memcpy(t->data, tp->int32_data, bytes); break;
+  case INFERD_TYPE_UINT64: memcpy(t->data, tp->uint64_data, bytes); break;
+  case INFERD_TYPE_UINT32: NARROW(uint32_t, tp->uint64_data); break;
+  case INFERD_TYPE_INT8: NARROW(int8_t, tp->int32_data); break;
+  case INFERD_TYPE_INT16: NARROW(int16_t, tp->int32_data); break;
+  case INFERD_TYPE_UINT8: NARROW(uint8_t, tp->int32_data); break;
+  case INFERD_TYPE_BOOL: NARROW(uint8_t, tp->int32_data); break;
+  case INFERD_TYPE_UINT16:
+  case INFERD_TYPE_FP16:
+  case INFERD_TYPE_BF16: NARROW(uint16_t, tp->int32_data); break;
+  default: break;
+  }
+  return 0;
+}
+
+/* ---- attributes --------------------------------------------------------- */
+
+const Onnx__AttributeProto *onnx_attr_find(const Onnx__NodeProto *p, const char *name) {
+  for (size_t i = 0; i < p->n_attribute; i++)
+    if (p->attribute[i]->name && strcmp(p->attribute[i]->name, name) == 0) return p->attribute[i];
+  return NULL;
+}
+
+/* An attribute's type: the declared one, or for IR versions that did not
+ * declare it, the field that is set. */
+static int attr_type(const Onnx__AttributeProto *at) {
+  if (at->has_type) return at->type;
+  if (at->has_i) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+  if (at->has_f) return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+  return ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__UNDEFINED;
+}
+
+int onnx_attr_int(const Onnx__NodeProto *p, const char *name, int64_t def, int64_t *out, err *e) {
+  const Onnx__AttributeProto *at = onnx_attr_find(p, name);
+  if (!at) {
+    *out = def;
+    return 0;
+  }
+  if (attr_type(at) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT)
+    return err_set(e, -EINVAL, "attribute '%s' must be an INT", name);
+  *out = at->i;
+  return 0;
+}
+
+int onnx_attr_float(const Onnx__NodeProto *p, const char *name, float def, float *out, err *e) {
+  const Onnx__AttributeProto *at = onnx_attr_find(p, name);
+  if (!at) {
+    *out = def;
+    return 0;
+  }
+  if (attr_type(at) != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT)
+    return err_set(e, -EINVAL, "attribute '%s' must be a FLOAT", name);
+  *out = at->f;
+  return 0;
+}
+
+int onnx_attr_bool(const Onnx__NodeProto *p, const char *name, bool def, bool *out, err *e) {
+  int64_t v = 0;
+  int rc = onnx_attr_int(p, name, def, &v, e);
+  if (rc) return rc;
+  if (v != 0 && v != 1)
+    return err_set(e, -ENOTSUP, "attribute %s=%lld is not supported (0 or 1)", name, (long long)v);
+  *out = v != 0;
+  return 0;
+}
