@@ -1,7 +1,7 @@
 # Makefile: the quick start (`make run`, `make test`) and the work around it.
 # CMake does the building; this file sets up, configures and runs.
 JOBS   := $(shell nproc)
-CMAKE  := cmake -Wno-dev
+CONFIGURE := cmake -Wno-dev
 PYTHON := /usr/bin/python3
 PORT_ARGS ?=
 
@@ -13,16 +13,16 @@ setup:
 	@scripts/setup
 
 build: setup
-	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-	@$(CMAKE) --build build -j$(JOBS)
+	@$(CONFIGURE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+	@cmake --build build -j$(JOBS)
 
 build-asan: setup
-	@$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DINFERD_SANITIZE=ON > /dev/null
-	@$(CMAKE) --build build-asan -j$(JOBS)
+	@$(CONFIGURE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DINFERD_SANITIZE=ON > /dev/null
+	@cmake --build build-asan -j$(JOBS)
 
 build-fuzz: setup
-	@CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERD_FUZZ=ON > /dev/null
-	@$(CMAKE) --build build-fuzz -j$(JOBS)
+	@CC=clang $(CONFIGURE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERD_FUZZ=ON > /dev/null
+	@cmake --build build-fuzz -j$(JOBS)
 
 # Serves the example models: HTTP on :8000, metrics on :8002.
 run: build
