@@ -110,8 +110,9 @@ typedef struct inferd_model_desc {
  *
  * inferd sets: batch_size (0 when the model has no batch dimension),
  * inputs (in the order of the model's inputs, shapes include the batch
- * dimension), outputs[i].name and .dtype (in the order of the model's
- * outputs), output_wanted, alloc.
+ * dimension; an `optional` input the request left out has data NULL,
+ * ndim 0 and byte_size 0), outputs[i].name and .dtype (in the order of the
+ * model's outputs), output_wanted, alloc.
  * The backend sets for every wanted output: ndim, shape, data (from alloc, or
  * memory the model owns for its whole life), byte_size. */
 typedef struct inferd_exec {
