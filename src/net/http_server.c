@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,16 +402,25 @@ static void finish_request(conn *c) {
   if (!c->in_process && c->rlen) process(c);
 }
 
-static void append_status(conn *c, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* The response head is written without printf: it is on every request's
+ * path. Lines longer than the room are cut (content types are short). */
+static void put(conn *c, size_t *len, const char *s, size_t n) {
+  size_t room = sizeof c->status_line - *len;
+  if (n > room) n = room;
+  memcpy(c->status_line + *len, s, n);
+  *len += n;
+}
 
-static void append_status(conn *c, size_t *len, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(c->status_line + *len, sizeof c->status_line - *len, fmt, ap);
-  va_end(ap);
-  if (n > 0) *len += (size_t)n;
-  if (*len > sizeof c->status_line) *len = sizeof c->status_line;
+static void put_str(conn *c, size_t *len, const char *s) { put(c, len, s, strlen(s)); }
+
+static void put_uint(conn *c, size_t *len, size_t v) {
+  char tmp[24];
+  size_t i = sizeof tmp;
+  do {
+    tmp[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  put(c, len, tmp + i, sizeof tmp - i);
 }
 
 void http_respond(http_request *req) {
@@ -442,11 +450,19 @@ void http_respond(http_request *req) {
 
   size_t len = 0;
   int status = req->status ? req->status : 200;
-  append_status(c, &len, "HTTP/1.1 %d %s\r\n", status, http1_reason(status));
-  if (req->content_type) append_status(c, &len, "Content-Type: %s\r\n", req->content_type);
-  append_status(c, &len, "Content-Length: %zu\r\n", body);
-  if (c->close_after) append_status(c, &len, "Connection: close\r\n");
-  else if (req->head.minor_version == 0) append_status(c, &len, "Connection: keep-alive\r\n");
+  put(c, &len, "HTTP/1.1 ", 9);
+  put_uint(c, &len, (size_t)status);
+  put(c, &len, " ", 1);
+  put_str(c, &len, http1_reason(status));
+  if (req->content_type) {
+    put(c, &len, "\r\nContent-Type: ", 16);
+    put_str(c, &len, req->content_type);
+  }
+  put(c, &len, "\r\nContent-Length: ", 18);
+  put_uint(c, &len, body);
+  put(c, &len, "\r\n", 2);
+  if (c->close_after) put(c, &len, "Connection: close\r\n", 19);
+  else if (req->head.minor_version == 0) put(c, &len, "Connection: keep-alive\r\n", 24);
 
   size_t n = 0;
   struct iovec *iov = c->wiov;

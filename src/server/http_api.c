@@ -342,9 +342,9 @@ static void infer_done(sched_job *job) {
     http->blobs[i] = (struct iovec){(void *)blobs[i].data, blobs[i].size};
   http->n_blobs = n_blobs;
   if (n_blobs) {
-    char len[24];
-    snprintf(len, sizeof len, "%zu", http->out.len);
-    http_add_header(http, "Inference-Header-Content-Length", len);
+    buf_puts(&http->headers, "Inference-Header-Content-Length: ");
+    buf_put_u64(&http->headers, http->out.len);
+    buf_append(&http->headers, "\r\n", 2);
     http->content_type = "application/octet-stream";
   } else {
     http->content_type = "application/json";

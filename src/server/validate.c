@@ -32,6 +32,17 @@ static void expected_shape(const config_tensor *ct, int max_batch, char *out, si
   shape_format(out, size, dims, n);
 }
 
+/* The shape error, with the shape that came and the one expected. */
+static int shape_error(const model_config *c, const config_tensor *ct, const infer_input *in,
+                       err *e) {
+  char got[128], want[128];
+  shape_format(got, sizeof got, in->t.shape, in->t.ndim);
+  expected_shape(ct, c->max_batch_size, want, sizeof want);
+  bool batch_missing = c->max_batch_size > 0 && in->t.ndim == ct->ndim;
+  return err_set(e, -EINVAL, "input '%s' has shape %s, expected %s%s", in->t.name, got, want,
+                 batch_missing ? " (the first dimension is the batch)" : "");
+}
+
 static int check_input(const model_config *c, const infer_input *in, int64_t *batch, err *e) {
   const config_tensor *ct = find(c->inputs, c->n_inputs, in->t.name);
   if (!ct) {
@@ -43,13 +54,8 @@ static int check_input(const model_config *c, const infer_input *in, int64_t *ba
   if (in->t.dtype != ct->dtype)
     return err_set(e, -EINVAL, "input '%s' has datatype %s, expected %s", in->t.name,
                    dtype_name(in->t.dtype), dtype_name(ct->dtype));
-  char got[128], want[128];
-  shape_format(got, sizeof got, in->t.shape, in->t.ndim);
-  expected_shape(ct, c->max_batch_size, want, sizeof want);
   int off = c->max_batch_size > 0 ? 1 : 0;
-  if (in->t.ndim != ct->ndim + off)
-    return err_set(e, -EINVAL, "input '%s' has shape %s, expected %s%s", in->t.name, got, want,
-                   off ? " (the first dimension is the batch)" : "");
+  if (in->t.ndim != ct->ndim + off) return shape_error(c, ct, in, e);
   if (off) {
     int64_t b = in->t.shape[0];
     if (b < 1 || b > c->max_batch_size)
@@ -60,10 +66,8 @@ static int check_input(const model_config *c, const infer_input *in, int64_t *ba
                      in->t.name, (long long)b, (long long)*batch);
     *batch = b;
   }
-  for (int i = 0; i < ct->ndim; i++) {
-    if (ct->dims[i] >= 0 && in->t.shape[i + off] != ct->dims[i])
-      return err_set(e, -EINVAL, "input '%s' has shape %s, expected %s", in->t.name, got, want);
-  }
+  for (int i = 0; i < ct->ndim; i++)
+    if (ct->dims[i] >= 0 && in->t.shape[i + off] != ct->dims[i]) return shape_error(c, ct, in, e);
   return 0;
 }
 
