@@ -32,7 +32,8 @@ void backend_registry_init(const char *dir) {
 
 void backend_registry_shutdown(void) {
   pthread_mutex_lock(&lock);
-  for (int i = 0; i < n_libs; i++) dlclose(libs[i].handle);
+  for (int i = 0; i < n_libs; i++)
+    dlclose(libs[i].handle);
   n_libs = 0;
   pthread_mutex_unlock(&lock);
   free(backend_dir);
@@ -78,8 +79,8 @@ static const inferd_backend *load_library(const char *name, err *e) {
     err_set(e, -EINVAL, "backend '%s': %s does not export %s", name, path,
             INFERD_BACKEND_ENTRY_SYMBOL);
   } else if (t->api_version != INFERD_BACKEND_API_VERSION) {
-    err_set(e, -EINVAL, "backend '%s': API version %u, this server speaks %d", name,
-            t->api_version, INFERD_BACKEND_API_VERSION);
+    err_set(e, -EINVAL, "backend '%s': API version %u, this server speaks %d", name, t->api_version,
+            INFERD_BACKEND_API_VERSION);
     t = NULL;
   } else if (!t->model_load || !t->model_unload || !t->instance_create || !t->instance_destroy ||
              !t->execute) {

@@ -12,31 +12,12 @@
  * in [-4, 16), exponent notation otherwise ("1e-05" is written "1e-5"). */
 #include "core/json_write.h"
 
+#include "core/utf8.h"
+
 #include <stdint.h>
 #include <string.h>
 
 /* ---- strings ------------------------------------------------------------- */
-
-/* Length of the UTF-8 sequence starting at s (at most n bytes), or 0 when it
- * is not a valid, shortest-form sequence of a scalar value. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-  if (c >= 0xe0 && c <= 0xef) {
-    if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) return 0;
-    if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
-    if (c == 0xed && s[1] > 0x9f) return 0; /* surrogate */
-    return 3;
-  }
-  if (c >= 0xf0 && c <= 0xf4) {
-    if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80) return 0;
-    if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xf4 && s[1] > 0x8f) return 0; /* above U+10FFFF */
-    return 4;
-  }
-  return 0;
-}
 
 /* What a byte needs inside a JSON string: 0 nothing, 1 an escape, 2 a UTF-8
  * check. */
@@ -50,16 +31,6 @@ static const unsigned char str_class[256] = {
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
     2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
 };
-
-static bool utf8_valid(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    size_t len = utf8_seq(s + i, n - i);
-    if (!len) return false;
-    i += len;
-  }
-  return true;
-}
 
 /* Appends s as a JSON string; invalid UTF-8 is either refused (strict) or
  * replaced by U+FFFD. Room for the unescaped text is made once; an escape

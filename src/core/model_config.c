@@ -18,6 +18,7 @@
 #include "core/json_write.h"
 #include "core/log.h"
 #include "core/pbtxt.h"
+#include "core/utf8.h"
 
 #define SOURCE   "config.pbtxt"
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -472,31 +473,6 @@ typedef struct reader {
 
 static int nomem(reader *R) {
   return err_set(R->e, -ENOMEM, "out of memory reading configuration");
-}
-
-/* Whether s[0..n) is UTF-8 in shortest form, without surrogates. */
-static bool utf8_valid(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-    if (c < 0xc2 || c > 0xf4) return false; /* a continuation byte, or overlong / too big */
-    uint32_t cp = c & (0x7f >> len);
-    if (n - i < len) return false;
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (s[i + k] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-      return false;
-    i += len;
-  }
-  return true;
 }
 
 /* A copy of a string node in the configuration's arena. Strings go into C

@@ -3,6 +3,8 @@
  * the schema check. See pbtxt.h for the grammar accepted. */
 #include "core/pbtxt.h"
 
+#include "core/utf8.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -255,21 +257,8 @@ static int expected(parser *P, const token *t, const char *what) {
 /* ---- strings -------------------------------------------------------------- */
 
 static void put_utf8(buf *b, uint32_t cp) {
-  if (cp < 0x80) {
-    buf_putc(b, (char)cp);
-  } else if (cp < 0x800) {
-    buf_putc(b, (char)(0xc0 | cp >> 6));
-    buf_putc(b, (char)(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    buf_putc(b, (char)(0xe0 | cp >> 12));
-    buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-    buf_putc(b, (char)(0x80 | (cp & 0x3f)));
-  } else {
-    buf_putc(b, (char)(0xf0 | cp >> 18));
-    buf_putc(b, (char)(0x80 | ((cp >> 12) & 0x3f)));
-    buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3f)));
-    buf_putc(b, (char)(0x80 | (cp & 0x3f)));
-  }
+  unsigned char tmp[4];
+  buf_append(b, tmp, utf8_encode(tmp, cp));
 }
 
 /* The byte that \c stands for, for the one-letter escapes; -1 otherwise. */

@@ -27,7 +27,8 @@ size_t http1_head_end(const char *buf, size_t len, size_t *scanned) {
   /* Empty lines before the request line are skipped (RFC 9112 2.2), so they
    * must not count as the blank line that ends the head. */
   size_t start = 0;
-  while (start < len && (buf[start] == '\r' || buf[start] == '\n')) start++;
+  while (start < len && (buf[start] == '\r' || buf[start] == '\n'))
+    start++;
   if (i < start) i = start;
   while (i < len) {
     const char *nl = memchr(buf + i, '\n', len - i);
@@ -60,8 +61,8 @@ static http_method method_of(const char *s, size_t n) {
   static const struct {
     const char *name;
     http_method m;
-  } methods[] = {{"GET", HTTP_GET},       {"HEAD", HTTP_HEAD},     {"POST", HTTP_POST},
-                 {"PUT", HTTP_PUT},       {"DELETE", HTTP_DELETE}, {"OPTIONS", HTTP_OPTIONS}};
+  } methods[] = {{"GET", HTTP_GET}, {"HEAD", HTTP_HEAD},     {"POST", HTTP_POST},
+                 {"PUT", HTTP_PUT}, {"DELETE", HTTP_DELETE}, {"OPTIONS", HTTP_OPTIONS}};
   for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
     if (strlen(methods[i].name) == n && memcmp(methods[i].name, s, n) == 0) return methods[i].m;
   return HTTP_OTHER;
@@ -69,7 +70,8 @@ static http_method method_of(const char *s, size_t n) {
 
 static int parse_request_line(const char *line, size_t n, http_head *h, err *e) {
   size_t i = 0;
-  while (i < n && is_tchar((unsigned char)line[i])) i++;
+  while (i < n && is_tchar((unsigned char)line[i]))
+    i++;
   if (i == 0 || i == n || line[i] != ' ')
     return err_set(e, -EINVAL, "malformed request line: bad method");
   h->method_str = line;
@@ -119,25 +121,31 @@ static int parse_content_length(const char *s, size_t n, http_head *h, err *e) {
     if (h->content_length >= 0 && h->content_length != v)
       return err_set(e, -EINVAL, "conflicting Content-Length values");
     h->content_length = v;
-    while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+      i++;
     if (i < n) {
       if (s[i] != ',') return err_set(e, -EINVAL, "Content-Length is not a number");
       i++;
-      while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+      while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
     }
   }
   return 0;
 }
 
 /* Calls fn for each comma-separated element of a header value, trimmed. */
-static void each_token(const char *s, size_t n, void (*fn)(const char *, size_t, void *), void *ctx) {
+static void each_token(const char *s, size_t n, void (*fn)(const char *, size_t, void *),
+                       void *ctx) {
   size_t i = 0;
   while (i < n) {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == ',')) i++;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == ','))
+      i++;
     size_t start = i;
-    while (i < n && s[i] != ',') i++;
+    while (i < n && s[i] != ',')
+      i++;
     size_t end = i;
-    while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t')) end--;
+    while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t'))
+      end--;
     if (end > start) fn(s + start, end - start, ctx);
   }
 }
@@ -169,7 +177,8 @@ int http1_parse_head(const char *buf, size_t len, http_head *h, err *e) {
   h->content_length = -1;
   h->chunked = h->keep_alive = h->expect_continue = false;
   size_t pos = 0;
-  while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n')) pos++;
+  while (pos < len && (buf[pos] == '\r' || buf[pos] == '\n'))
+    pos++;
 
   const char *line;
   size_t n;
@@ -185,13 +194,16 @@ int http1_parse_head(const char *buf, size_t len, http_head *h, err *e) {
     if (line[0] == ' ' || line[0] == '\t')
       return err_set(e, -EINVAL, "malformed header: folded lines are not allowed");
     size_t i = 0;
-    while (i < n && is_tchar((unsigned char)line[i])) i++;
+    while (i < n && is_tchar((unsigned char)line[i]))
+      i++;
     if (i == 0 || i == n || line[i] != ':')
       return err_set(e, -EINVAL, "malformed header line: '%.*s'", (int)(n < 40 ? n : 40), line);
     size_t name_len = i++;
-    while (i < n && (line[i] == ' ' || line[i] == '\t')) i++;
+    while (i < n && (line[i] == ' ' || line[i] == '\t'))
+      i++;
     size_t end = n;
-    while (end > i && (line[end - 1] == ' ' || line[end - 1] == '\t')) end--;
+    while (end > i && (line[end - 1] == ' ' || line[end - 1] == '\t'))
+      end--;
     for (size_t k = i; k < end; k++)
       if (!is_value_char((unsigned char)line[k]))
         return err_set(e, -EINVAL, "malformed header: control character in '%.*s'", (int)name_len,
@@ -304,8 +316,10 @@ int http1_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *in, siz
         goto done;
       }
       i++;
-      if (ch == '\r') c->state = C_SIZE_LF;
-      else if (ch == '\n') goto size_line_done;
+      if (ch == '\r')
+        c->state = C_SIZE_LF;
+      else if (ch == '\n')
+        goto size_line_done;
       else if ((unsigned char)ch < 0x20 && ch != '\t') {
         rc = err_set(e, -EINVAL, "malformed chunk extension");
         goto done;
@@ -333,8 +347,10 @@ int http1_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *in, siz
     }
     case C_DATA_CR:
       i++;
-      if (ch == '\r') c->state = C_DATA_LF;
-      else if (ch == '\n') c->state = C_SIZE;
+      if (ch == '\r')
+        c->state = C_DATA_LF;
+      else if (ch == '\n')
+        c->state = C_SIZE;
       else {
         rc = err_set(e, -EINVAL, "chunk data is longer than its size");
         goto done;
@@ -350,7 +366,8 @@ int http1_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *in, siz
       break;
     case C_TRAILER:
       i++;
-      if (ch == '\r') c->state = C_END_LF;
+      if (ch == '\r')
+        c->state = C_END_LF;
       else if (ch == '\n') {
         rc = 1;
         goto done;

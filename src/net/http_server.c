@@ -27,9 +27,9 @@
 #include "core/json_write.h"
 #include "core/log.h"
 
-#define READ_CHUNK 16384
-#define TICK_MS 100
-#define ACCEPT_BATCH 64
+#define READ_CHUNK    16384
+#define TICK_MS       100
+#define ACCEPT_BATCH  64
 #define MAX_LISTENERS 4
 
 struct http_server {
@@ -274,8 +274,10 @@ static void conn_close(conn *c) {
   close(c->watch.fd);
   c->watch.fd = -1;
   http_worker *w = c->w;
-  if (c->prev) c->prev->next = c->next;
-  else w->conns = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    w->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
   w->n_conns--;
@@ -315,9 +317,7 @@ static void on_tick(loop *l, void *arg) {
     if (c->state == C_HANDLING || now < c->deadline_ms) continue;
     switch (c->state) {
     case C_IDLE: conn_close(c); break;
-    case C_HEAD:
-      respond_error(c, 408, "timed out waiting for the request headers");
-      break;
+    case C_HEAD: respond_error(c, 408, "timed out waiting for the request headers"); break;
     case C_BODY: respond_error(c, 408, "timed out waiting for the request body"); break;
     case C_WRITING: conn_close(c); break;
     case C_LINGER: conn_close(c); break;
@@ -446,7 +446,8 @@ void http_respond(http_request *req) {
   if (!req->head.keep_alive || c->w->draining) c->close_after = true;
 
   size_t body = req->out.len;
-  for (size_t i = 0; i < req->n_blobs; i++) body += req->blobs[i].iov_len;
+  for (size_t i = 0; i < req->n_blobs; i++)
+    body += req->blobs[i].iov_len;
 
   size_t len = 0;
   int status = req->status ? req->status : 200;
@@ -461,8 +462,10 @@ void http_respond(http_request *req) {
   put(c, &len, "\r\nContent-Length: ", 18);
   put_uint(c, &len, body);
   put(c, &len, "\r\n", 2);
-  if (c->close_after) put(c, &len, "Connection: close\r\n", 19);
-  else if (req->head.minor_version == 0) put(c, &len, "Connection: keep-alive\r\n", 24);
+  if (c->close_after)
+    put(c, &len, "Connection: close\r\n", 19);
+  else if (req->head.minor_version == 0)
+    put(c, &len, "Connection: keep-alive\r\n", 24);
 
   size_t n = 0;
   struct iovec *iov = c->wiov;
@@ -583,8 +586,7 @@ static void process(conn *c) {
     if (c->state == C_HEAD) {
       size_t end = http1_head_end(c->rbuf, c->rlen, &c->head_scanned);
       if (!end) {
-        if (c->rlen > cfg->max_head)
-          respond_error(c, 431, "request headers are too large");
+        if (c->rlen > cfg->max_head) respond_error(c, 431, "request headers are too large");
         break;
       }
       if (end > cfg->max_head) {
@@ -672,7 +674,8 @@ static bool make_room(conn *c) {
   if (want > limit) want = limit;
   if (want <= c->rcap) return c->rlen < c->rcap;
   size_t cap = c->rcap ? c->rcap : READ_CHUNK;
-  while (cap < want) cap *= 2;
+  while (cap < want)
+    cap *= 2;
   if (cap > limit) cap = limit;
   char *p = realloc(c->rbuf, cap);
   if (!p) return false;

@@ -22,13 +22,13 @@
 #include "net/loop.h"
 
 typedef struct http_server_config {
-  size_t max_head;               /* bytes of request line + headers; over: 431 */
-  size_t max_body;               /* bytes of body; over: 413 */
-  unsigned idle_timeout_ms;      /* keep-alive connection without a request */
-  unsigned header_timeout_ms;    /* first byte to end of head; over: 408 */
-  unsigned body_timeout_ms;      /* end of head to end of body; over: 408 */
-  unsigned write_timeout_ms;     /* a response not taken by the client */
-  unsigned max_connections;      /* over: 503 and close */
+  size_t max_head;            /* bytes of request line + headers; over: 431 */
+  size_t max_body;            /* bytes of body; over: 413 */
+  unsigned idle_timeout_ms;   /* keep-alive connection without a request */
+  unsigned header_timeout_ms; /* first byte to end of head; over: 408 */
+  unsigned body_timeout_ms;   /* end of head to end of body; over: 408 */
+  unsigned write_timeout_ms;  /* a response not taken by the client */
+  unsigned max_connections;   /* over: 503 and close */
 } http_server_config;
 
 typedef struct http_server http_server;

@@ -180,7 +180,8 @@ void loop_run(loop *l) {
       loop_watch *w = events[i].data.ptr;
       uint32_t e = events[i].events;
       unsigned revents = (e & (EPOLLIN | EPOLLRDHUP) ? LOOP_READ : 0) |
-                         (e & EPOLLOUT ? LOOP_WRITE : 0) | (e & (EPOLLERR | EPOLLHUP) ? LOOP_ERROR : 0);
+                         (e & EPOLLOUT ? LOOP_WRITE : 0) |
+                         (e & (EPOLLERR | EPOLLHUP) ? LOOP_ERROR : 0);
       w->fn(l, w, revents);
     }
     if (l->deferred) {

@@ -29,7 +29,7 @@ struct loop_watch {
   loop_watch_fn *fn;
 };
 
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 loop *loop_create(void);
 void loop_destroy(loop *l);

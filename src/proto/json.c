@@ -8,6 +8,8 @@
  * the layout of json_member. */
 #include "proto/json.h"
 
+#include "core/utf8.h"
+
 #include <float.h>
 #include <locale.h>
 #include <math.h>
@@ -111,28 +113,6 @@ static const unsigned char str_class[256] = {
     4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
 };
 
-/* Length of the UTF-8 sequence at s (n bytes available), or 0 when it is not
- * a valid, shortest-form encoding of a scalar value (no surrogates, nothing
- * above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-  if (c >= 0xe0 && c <= 0xef) {
-    if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) return 0;
-    if (c == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
-    if (c == 0xed && s[1] > 0x9f) return 0; /* surrogate */
-    return 3;
-  }
-  if (c >= 0xf0 && c <= 0xf4) {
-    if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80) return 0;
-    if (c == 0xf0 && s[1] < 0x90) return 0; /* overlong */
-    if (c == 0xf4 && s[1] > 0x8f) return 0; /* above U+10FFFF */
-    return 4;
-  }
-  return 0;
-}
-
 static int hex4(const unsigned char *p, uint32_t *out) {
   uint32_t v = 0;
   for (int i = 0; i < 4; i++) {
@@ -147,25 +127,6 @@ static int hex4(const unsigned char *p, uint32_t *out) {
   }
   *out = v;
   return 0;
-}
-
-static unsigned char *put_utf8(unsigned char *o, uint32_t cp) {
-  if (cp < 0x80) {
-    *o++ = (unsigned char)cp;
-  } else if (cp < 0x800) {
-    *o++ = (unsigned char)(0xc0 | cp >> 6);
-    *o++ = (unsigned char)(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    *o++ = (unsigned char)(0xe0 | cp >> 12);
-    *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-    *o++ = (unsigned char)(0x80 | (cp & 0x3f));
-  } else {
-    *o++ = (unsigned char)(0xf0 | cp >> 18);
-    *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-    *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-    *o++ = (unsigned char)(0x80 | (cp & 0x3f));
-  }
-  return o;
 }
 
 /* The rest of a string that has an escape at q (s is just past the opening
@@ -229,7 +190,7 @@ static int string_escaped(parser *ps, const unsigned char *s, const unsigned cha
         q += 6;
         cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
       }
-      o = put_utf8(o, cp);
+      o += utf8_encode(o, cp);
       break;
     }
     default: {

@@ -30,7 +30,7 @@ struct repo {
   entry *entries; /* sorted by name */
   size_t n, cap;
   atomic_bool scanned;
-  atomic_bool all_ready; /* every loaded entry READY; kept by recount() */
+  atomic_bool all_ready;     /* every loaded entry READY; kept by recount() */
   pthread_mutex_t load_lock; /* one load or unload at a time */
 };
 
@@ -88,8 +88,7 @@ static bool is_dir(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* A version folder's name: decimal digits that fit an int64. */
-static bool parse_version(const char *s, int64_t *v) {
+bool repo_parse_version(const char *s, int64_t *v) {
   if (!*s || strlen(s) > 18) return false;
   int64_t x = 0;
   for (; *s; s++) {
@@ -115,7 +114,7 @@ static int list_versions(const char *dir, int64_t **out, size_t *n) {
   while (v && (de = readdir(d))) {
     int64_t ver;
     char path[PATH_MAX];
-    if (!parse_version(de->d_name, &ver)) continue;
+    if (!repo_parse_version(de->d_name, &ver)) continue;
     if (!join(path, dir, de->d_name)) continue;
     if (!is_dir(path)) continue;
     if (cnt == cap) {
@@ -216,13 +215,14 @@ static model_config *read_config(const char *dir, const char *name, err *e) {
  * declares, as Triton's auto-complete does: when every declared tensor has a
  * variable first dimension and the configuration sets no max_batch_size,
  * that dimension becomes the batch dimension (up to default_max_batch). */
-static int complete_config(model_config *c, const inferd_backend *b, void *bm, int default_max_batch,
-                           err *e) {
+static int complete_config(model_config *c, const inferd_backend *b, void *bm,
+                           int default_max_batch, err *e) {
   size_t ni, no;
   const inferd_tensor_desc *in, *out;
   if (!b->model_io) return err_set(e, -EINVAL, "config.pbtxt lists no inputs or outputs");
   int rc = b->model_io(bm, &ni, &in, &no, &out);
-  if (rc < 0) return err_set(e, rc, "the backend could not describe the model's inputs and outputs");
+  if (rc < 0)
+    return err_set(e, rc, "the backend could not describe the model's inputs and outputs");
   bool batchable = ni + no > 0;
   for (size_t i = 0; i < ni + no && batchable; i++) {
     const inferd_tensor_desc *t = i < ni ? &in[i] : &out[i - ni];
@@ -295,7 +295,8 @@ static int load_labels(model_version *mv, const model *m, err *e) {
     char *text = read_file(path, LABELS_MAX_BYTES, &len, e);
     if (!text) return e->code;
     size_t lines = 0;
-    for (size_t k = 0; k < len; k++) lines += text[k] == '\n';
+    for (size_t k = 0; k < len; k++)
+      lines += text[k] == '\n';
     char **labels = calloc(lines + 2, sizeof *labels);
     if (!labels) {
       free(text);
@@ -329,7 +330,8 @@ static void version_free(model_version *mv) {
   if (mv->labels) {
     for (size_t i = 0; i < mv->model->config->n_outputs; i++) {
       if (!mv->labels[i]) continue;
-      for (size_t k = 0; k < mv->n_labels[i]; k++) free(mv->labels[i][k]);
+      for (size_t k = 0; k < mv->n_labels[i]; k++)
+        free(mv->labels[i][k]);
       free(mv->labels[i]);
     }
   }
@@ -347,7 +349,8 @@ static void version_free(model_version *mv) {
 /* Instances of all groups (normalized: there is at least one group). */
 static int instance_count(const model_config *c) {
   int n = 0;
-  for (size_t i = 0; i < c->n_instance_groups; i++) n += c->instance_groups[i].count;
+  for (size_t i = 0; i < c->n_instance_groups; i++)
+    n += c->instance_groups[i].count;
   return n > 0 ? n : 1;
 }
 
@@ -372,7 +375,8 @@ static int version_load(repo *r, model *m, model_version *mv, const inferd_backe
   d->n_params = c->n_params;
   inferd_param *params = calloc(c->n_params ? c->n_params : 1, sizeof *params);
   if (!params) return err_set(e, -ENOMEM, "out of memory");
-  for (size_t i = 0; i < c->n_params; i++) params[i] = (inferd_param){c->params[i].key, c->params[i].value};
+  for (size_t i = 0; i < c->n_params; i++)
+    params[i] = (inferd_param){c->params[i].key, c->params[i].value};
   d->params = params;
   if (fill_desc(mv, c) < 0) return err_set(e, -ENOMEM, "out of memory");
 
@@ -397,8 +401,7 @@ static int version_load(repo *r, model *m, model_version *mv, const inferd_backe
     mv->n_instances = i + 1;
     msg[0] = 0;
     rc = b->instance_create(mv->backend_model, i, &mv->instances[i].state, msg, sizeof msg);
-    if (rc < 0)
-      return err_set(e, rc, "instance %d: %s", i, msg[0] ? msg : "could not be created");
+    if (rc < 0) return err_set(e, rc, "instance %d: %s", i, msg[0] ? msg : "could not be created");
   }
   rc = load_labels(mv, m, e);
   if (rc < 0) return rc;
@@ -410,7 +413,8 @@ static int version_load(repo *r, model *m, model_version *mv, const inferd_backe
 /* ---- models ------------------------------------------------------------------- */
 
 static void model_free(model *m) {
-  for (size_t i = 0; i < m->n_versions; i++) version_free(m->versions[i]);
+  for (size_t i = 0; i < m->n_versions; i++)
+    version_free(m->versions[i]);
   free(m->versions);
   model_config_free(m->config);
   free(m->name);
@@ -439,12 +443,14 @@ static size_t select_versions(const model_config *c, const char *name, int64_t *
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     bool wanted = false;
-    for (size_t j = 0; j < p->n_specific; j++) wanted |= p->specific[j] == v[i];
+    for (size_t j = 0; j < p->n_specific; j++)
+      wanted |= p->specific[j] == v[i];
     if (wanted) v[k++] = v[i];
   }
   for (size_t j = 0; j < p->n_specific; j++) {
     bool found = false;
-    for (size_t i = 0; i < k; i++) found |= v[i] == p->specific[j];
+    for (size_t i = 0; i < k; i++)
+      found |= v[i] == p->specific[j];
     if (!found)
       log_warn("model '%s': version_policy names version %lld, which has no folder", name,
                (long long)p->specific[j]);
@@ -487,8 +493,7 @@ static model *model_build(repo *r, const char *name) {
   const inferd_backend *b = backend_find(bname, &e);
   if (!b) goto fail;
   if (!m->config->backend) m->config->backend = arena_strdup(m->config->arena, bname);
-  if (!m->config->platform && strcmp(bname, "onnx") == 0)
-    m->config->platform = "onnxruntime_onnx";
+  if (!m->config->platform && strcmp(bname, "onnx") == 0) m->config->platform = "onnxruntime_onnx";
 
   /* A configuration that lists its inputs and outputs is checked before any
    * model file is read; one completed from the file, after its first load. */
@@ -520,8 +525,7 @@ static model *model_build(repo *r, const char *name) {
     if (version_load(r, m, mv, b, &ve) < 0) {
       atomic_store(&mv->state, MODEL_UNAVAILABLE);
       snprintf(mv->reason, sizeof mv->reason, "%s", ve.msg);
-      log_error("model '%s' version %lld is unavailable: %s", name, (long long)mv->version,
-                ve.msg);
+      log_error("model '%s' version %lld is unavailable: %s", name, (long long)mv->version, ve.msg);
       e = ve;
       continue;
     }
@@ -532,8 +536,10 @@ static model *model_build(repo *r, const char *name) {
              (double)(clock_ns() - t0) / 1e6, mv->memory_bytes);
   }
   free(versions);
-  if (ready == 0) set_unavailable(m, &e);
-  else m->state = MODEL_READY;
+  if (ready == 0)
+    set_unavailable(m, &e);
+  else
+    m->state = MODEL_READY;
   return m;
 oom:
   err_set(&e, -ENOMEM, "out of memory");
@@ -579,8 +585,10 @@ static size_t find(const repo *r, const char *name, bool *found) {
       *found = true;
       return mid;
     }
-    if (c < 0) lo = mid + 1;
-    else hi = mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   *found = false;
   return lo;
@@ -662,7 +670,8 @@ void repo_load_all(repo *r) {
   pthread_rwlock_rdlock(&r->lock);
   size_t n = r->n;
   char **names = calloc(n ? n : 1, sizeof *names);
-  for (size_t i = 0; names && i < n; i++) names[i] = strdup(r->entries[i].name);
+  for (size_t i = 0; names && i < n; i++)
+    names[i] = strdup(r->entries[i].name);
   pthread_rwlock_unlock(&r->lock);
   for (size_t i = 0; names && i < n; i++) {
     err e = {0};
@@ -685,7 +694,8 @@ int repo_load_model(repo *r, const char *name, err *e) {
   if (!m) {
     rc = err_set(e, -ENOMEM, "out of memory loading '%s'", name);
   } else {
-    rc = m->state == MODEL_READY ? 0 : err_set(e, -EINVAL, "failed to load '%s': %s", name, m->reason);
+    rc = m->state == MODEL_READY ? 0
+                                 : err_set(e, -EINVAL, "failed to load '%s': %s", name, m->reason);
     int prc = publish(r, name, m);
     if (prc < 0 && rc == 0) rc = err_set(e, prc, "out of memory");
   }
@@ -747,7 +757,8 @@ model_version *repo_acquire(repo *r, const char *name, int64_t version, err *e) 
     else if (atomic_load(&v->state) != MODEL_READY)
       err_set(e, -EAGAIN, "model '%s' version %lld is unavailable: %s", name, (long long)version,
               v->reason);
-    else mv = v;
+    else
+      mv = v;
   }
   if (mv) atomic_fetch_add(&m->refs, 1);
   pthread_rwlock_unlock(&r->lock);
@@ -757,7 +768,8 @@ model_version *repo_acquire(repo *r, const char *name, int64_t version, err *e) 
 void repo_each(repo *r, bool rescan, void (*fn)(const char *name, model *m, void *arg), void *arg) {
   if (rescan) scan_folders(r);
   pthread_rwlock_rdlock(&r->lock);
-  for (size_t i = 0; i < r->n; i++) fn(r->entries[i].name, r->entries[i].m, arg);
+  for (size_t i = 0; i < r->n; i++)
+    fn(r->entries[i].name, r->entries[i].m, arg);
   pthread_rwlock_unlock(&r->lock);
 }
 

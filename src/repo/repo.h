@@ -66,18 +66,18 @@ typedef struct model_version {
 struct model {
   char *name;
   char *dir;
-  model_config *config;      /* NULL when config.pbtxt could not be read */
-  model_state state;         /* UNAVAILABLE when no version could load */
-  char reason[ERR_MSG_MAX];  /* why */
-  size_t n_versions;         /* versions the policy chose, ascending */
+  model_config *config;     /* NULL when config.pbtxt could not be read */
+  model_state state;        /* UNAVAILABLE when no version could load */
+  char reason[ERR_MSG_MAX]; /* why */
+  size_t n_versions;        /* versions the policy chose, ascending */
   model_version **versions;
   atomic_int refs;
 };
 
 typedef struct repo_options {
   const char *root;
-  bool strict_readiness;  /* server ready only when every model is */
-  int default_max_batch;  /* for configs completed from the model file */
+  bool strict_readiness; /* server ready only when every model is */
+  int default_max_batch; /* for configs completed from the model file */
 } repo_options;
 
 typedef struct repo repo;
@@ -115,6 +115,10 @@ void repo_each(repo *r, bool rescan, void (*fn)(const char *name, model *m, void
 
 /* All models loaded (strict) or the repository scanned (not strict). */
 bool repo_ready(repo *r);
+
+/* A version as folders and URLs write it: decimal digits that fit an int64
+ * (at most 18 of them). */
+bool repo_parse_version(const char *s, int64_t *v);
 
 /* A model name must be a single path component: not empty, no '/', not
  * "." or "..", no leading '.', no control characters. */

@@ -66,8 +66,7 @@ static int prepare_inputs(const model_config *c, const infer_request *req, infer
       if (ct->dtype == INFERD_TYPE_BYTES) elements = bytes_count(ri->t.data, ri->t.byte_size);
       if (reshape_to(ct->reshape_dims, ct->reshape_ndim, c->max_batch_size > 0 ? *batch : -1,
                      elements, &in[i]) < 0)
-        return err_set(e, -EINVAL, "input '%s' cannot be reshaped to the model's shape",
-                       ct->name);
+        return err_set(e, -EINVAL, "input '%s' cannot be reshaped to the model's shape", ct->name);
     }
   }
   return 0;
@@ -90,7 +89,8 @@ static int collect_outputs(const model_config *c, const infer_request *req, cons
   for (size_t k = 0; k < n; k++) {
     size_t i = 0;
     if (req->n_outputs) {
-      while (i < c->n_outputs && strcmp(c->outputs[i].name, req->outputs[k].name) != 0) i++;
+      while (i < c->n_outputs && strcmp(c->outputs[i].name, req->outputs[k].name) != 0)
+        i++;
     } else {
       i = k;
     }

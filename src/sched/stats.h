@@ -21,8 +21,8 @@ typedef struct batch_stats {
 } batch_stats;
 
 typedef struct model_stats {
-  atomic_uint_fast64_t inference_count; /* requests (batch rows) answered */
-  atomic_uint_fast64_t execution_count; /* backend executions */
+  atomic_uint_fast64_t inference_count;   /* requests (batch rows) answered */
+  atomic_uint_fast64_t execution_count;   /* backend executions */
   atomic_uint_fast64_t last_inference_ms; /* wall clock, ms since the epoch */
   atomic_int in_flight;
   stat_duration success, fail, queue, compute_input, compute_infer, compute_output;

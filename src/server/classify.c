@@ -39,8 +39,8 @@ static int by_value_desc(const void *a, const void *b) {
   return (x->index > y->index) - (x->index < y->index);
 }
 
-static int classify(const model_version *mv, size_t out_index, int64_t k, arena *a,
-                    infer_output *o, err *e) {
+static int classify(const model_version *mv, size_t out_index, int64_t k, arena *a, infer_output *o,
+                    err *e) {
   const inferd_tensor *t = &o->t;
   int64_t elements = shape_elements(t->shape, t->ndim);
   bool batched = mv->model->config->max_batch_size > 0 && t->ndim >= 1;
@@ -54,7 +54,8 @@ static int classify(const model_version *mv, size_t out_index, int64_t k, arena 
   buf b = {0};
   if (!s) return err_set(e, -ENOMEM, "out of memory");
   for (int64_t r = 0; r < rows; r++) {
-    for (int64_t i = 0; i < per_row; i++) s[i] = (scored){value_at(t, r * per_row + i), i};
+    for (int64_t i = 0; i < per_row; i++)
+      s[i] = (scored){value_at(t, r * per_row + i), i};
     qsort(s, (size_t)per_row, sizeof *s, by_value_desc);
     for (int64_t i = 0; i < k; i++) {
       char text[512];
@@ -103,7 +104,8 @@ int classify_outputs(const model_version *mv, const infer_request *req, infer_re
     for (size_t j = 0; j < res->n_outputs && !o; j++)
       if (strcmp(res->outputs[j].t.name, req->outputs[i].name) == 0) o = &res->outputs[j];
     size_t idx = 0;
-    while (idx < c->n_outputs && strcmp(c->outputs[idx].name, req->outputs[i].name) != 0) idx++;
+    while (idx < c->n_outputs && strcmp(c->outputs[idx].name, req->outputs[i].name) != 0)
+      idx++;
     if (!o || idx == c->n_outputs) continue;
     int rc = classify(mv, idx, k, req->arena, o, e);
     if (rc < 0) return rc;

@@ -21,8 +21,8 @@
 #include "server/validate.h"
 
 #define MAX_SEGMENTS 10
-#define ARENA_FIRST (64 << 10)
-#define ARENA_POOL 16
+#define ARENA_FIRST  (64 << 10)
+#define ARENA_POOL   16
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -55,12 +55,15 @@ static arena *arena_take(void) {
 static void arena_give(arena *a) {
   if (!a) return;
   arena_reset(a);
-  if (arena_pool_n < ARENA_POOL) arena_pool[arena_pool_n++] = a;
-  else arena_destroy(a);
+  if (arena_pool_n < ARENA_POOL)
+    arena_pool[arena_pool_n++] = a;
+  else
+    arena_destroy(a);
 }
 
 void api_thread_exit(void) {
-  while (arena_pool_n) arena_destroy(arena_pool[--arena_pool_n]);
+  while (arena_pool_n)
+    arena_destroy(arena_pool[--arena_pool_n]);
 }
 
 /* A path split into segments, each percent-decoded. */
@@ -102,17 +105,6 @@ static bool split_path(const char *path, size_t len, route *r) {
   }
   /* a trailing slash leaves an empty last segment: ignore it */
   if (r->n > 1 && r->seg[r->n - 1][0] == 0) r->n--;
-  return true;
-}
-
-static bool parse_version(const char *s, int64_t *v) {
-  if (!*s || strlen(s) > 18) return false;
-  int64_t x = 0;
-  for (; *s; s++) {
-    if (*s < '0' || *s > '9') return false;
-    x = x * 10 + (*s - '0');
-  }
-  *v = x;
   return true;
 }
 
@@ -383,7 +375,8 @@ static int decode_raw(const model_config *c, http_request *http, infer_request *
   int64_t shape[INFERD_MAX_DIMS + 1];
   int n = 0;
   if (c->max_batch_size > 0) shape[n++] = 1;
-  for (int i = 0; i < ct->ndim; i++) shape[n++] = ct->dims[i];
+  for (int i = 0; i < ct->ndim; i++)
+    shape[n++] = ct->dims[i];
   return v2_decode_raw_request(http->body, http->body_len, ct->name, ct->dtype, shape, n, req, e);
 }
 
@@ -497,12 +490,16 @@ static void repository_index(http_request *req, server *s) {
     arena *a = arena_take();
     err e = {0};
     const json_value *v = NULL;
-    if (!a) err_set(&e, -ENOMEM, "out of memory");
+    if (!a)
+      err_set(&e, -ENOMEM, "out of memory");
     else if (json_parse(a, req->body, req->body_len, 8, &v, &e) == 0) {
       const json_value *ready = json_get(v, "ready");
-      if (v->type != JSON_OBJECT) err_set(&e, -EINVAL, "the index request must be a JSON object");
-      else if (ready && ready->type != JSON_BOOL) err_set(&e, -EINVAL, "'ready' must be true or false");
-      else ready_only = ready && ready->flags;
+      if (v->type != JSON_OBJECT)
+        err_set(&e, -EINVAL, "the index request must be a JSON object");
+      else if (ready && ready->type != JSON_BOOL)
+        err_set(&e, -EINVAL, "'ready' must be true or false");
+      else
+        ready_only = ready && ready->flags;
     }
     arena_give(a);
     if (e.code) {
@@ -541,7 +538,8 @@ static int check_control_body(http_request *req, bool load, err *e) {
 static void repository_control(http_request *req, server *s, const char *name, bool load) {
   err e = {0};
   int rc = check_control_body(req, load, &e);
-  if (rc == 0) rc = load ? repo_load_model(s->repo, name, &e) : repo_unload_model(s->repo, name, &e);
+  if (rc == 0)
+    rc = load ? repo_load_model(s->repo, name, &e) : repo_unload_model(s->repo, name, &e);
   if (rc < 0) {
     respond_error(req, rc, e.msg);
     return;
@@ -576,7 +574,7 @@ static void model_route(http_request *req, server *s, route *r) {
   int64_t version = -1;
   int i = 3;
   if (r->n > i && strcmp(r->seg[i], "versions") == 0) {
-    if (r->n == i + 1 || !parse_version(r->seg[i + 1], &version)) {
+    if (r->n == i + 1 || !repo_parse_version(r->seg[i + 1], &version)) {
       if (r->n == i + 1) return not_found(req);
       http_set_error(req, 400, "the model version must be a whole number");
       http_respond(req);
@@ -597,7 +595,8 @@ static void model_route(http_request *req, server *s, route *r) {
   err e = {0};
   model_version *mv = repo_acquire(s->repo, name, version, &e);
   if (strcmp(action, "ready") == 0) {
-    if (mv) respond_empty(req, 200);
+    if (mv)
+      respond_empty(req, 200);
     else {
       http_set_error(req, 400, e.msg);
       http_respond(req);

@@ -59,7 +59,8 @@ static int start_listeners(net_thread *threads, const options *o, server *s) {
   log_info("HTTP service on %s:%d (%d thread%s)", o->host, port, o->http_threads,
            o->http_threads == 1 ? "" : "s");
   if (o->metrics_port >= 0) {
-    int bound = http_worker_listen(threads[0].worker, o->host, o->metrics_port, metrics_handle, s, &e);
+    int bound =
+        http_worker_listen(threads[0].worker, o->host, o->metrics_port, metrics_handle, s, &e);
     if (bound < 0) {
       log_error("%s", e.msg);
       return -1;
@@ -76,7 +77,8 @@ static bool wait_stopped(net_thread *threads, int n, unsigned timeout_ms, const 
   struct timespec tick = {0, 50 * 1000000};
   for (;;) {
     bool all = true;
-    for (int i = 0; i < n; i++) all &= atomic_load(&threads[i].stopped);
+    for (int i = 0; i < n; i++)
+      all &= atomic_load(&threads[i].stopped);
     if (all) return true;
     if (clock_ns() > deadline) {
       log_warn("requests still in flight after the shutdown timeout; exiting");
@@ -144,7 +146,8 @@ int main(int argc, char **argv) {
   sigwait(&sigs, &sig);
   log_info("%s: stopping (finishing requests in flight)", strsignal(sig));
   atomic_store(&s.stopping, true);
-  for (int i = 0; i < o.http_threads; i++) loop_post(threads[i].loop, begin_drain, &threads[i]);
+  for (int i = 0; i < o.http_threads; i++)
+    loop_post(threads[i].loop, begin_drain, &threads[i]);
   if (!wait_stopped(threads, o.http_threads, o.shutdown_timeout_ms, &sigs)) _exit(0);
 
   for (int i = 0; i < o.http_threads; i++) {

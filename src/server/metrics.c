@@ -94,8 +94,10 @@ static void put_histogram(buf *b, const model_version *mv) {
     cumulative += stat_load(&s->request_hist[i]);
     buf_puts(b, "inferd_inference_request_duration_seconds_bucket");
     put_labels(b, mv);
-    if (i < STATS_BUCKETS) buf_printf(b, ",le=\"%g\"} ", stats_bucket_us[i] / 1e6);
-    else buf_puts(b, ",le=\"+Inf\"} ");
+    if (i < STATS_BUCKETS)
+      buf_printf(b, ",le=\"%g\"} ", stats_bucket_us[i] / 1e6);
+    else
+      buf_puts(b, ",le=\"+Inf\"} ");
     buf_put_u64(b, cumulative);
     buf_putc(b, '\n');
   }
@@ -140,7 +142,8 @@ static void each_version(const char *name, model *m, void *arg) {
   walk *w = arg;
   if (!m) return;
   for (size_t i = 0; i < m->n_versions; i++)
-    if (atomic_load(&m->versions[i]->state) == MODEL_READY) put_version(w->b, w->metric, m->versions[i]);
+    if (atomic_load(&m->versions[i]->state) == MODEL_READY)
+      put_version(w->b, w->metric, m->versions[i]);
 }
 
 /* Resident and virtual size from /proc/self/statm. */
@@ -177,8 +180,8 @@ void metrics_handle(http_request *req, void *ctx) {
   }
   buf *b = &req->out;
   for (int m = 0; m < M_N; m++) {
-    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name, metrics[m].help,
-               metrics[m].name, metrics[m].type);
+    buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", metrics[m].name, metrics[m].help, metrics[m].name,
+               metrics[m].type);
     walk w = {b, m};
     repo_each(s->repo, false, each_version, &w);
   }

@@ -103,9 +103,12 @@ static bool size_arg(const char *name, const char *s, size_t *out) {
   errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
   unsigned shift = 0;
-  if (*end == 'K' || *end == 'k') shift = 10;
-  else if (*end == 'M' || *end == 'm') shift = 20;
-  else if (*end == 'G' || *end == 'g') shift = 30;
+  if (*end == 'K' || *end == 'k')
+    shift = 10;
+  else if (*end == 'M' || *end == 'm')
+    shift = 20;
+  else if (*end == 'G' || *end == 'g')
+    shift = 30;
   if (shift) end++;
   if (errno || end == s || *end || s[0] == '-' || v == 0 || v > (1ULL << 40) >> shift) {
     fprintf(stderr, "inferd: --%s expects a size like 1048576, 512K or 64M, got '%s'\n", name, s);
@@ -116,8 +119,10 @@ static bool size_arg(const char *name, const char *s, size_t *out) {
 }
 
 static bool bool_arg(const char *name, const char *s, bool *out) {
-  if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes")) *out = true;
-  else if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no")) *out = false;
+  if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes"))
+    *out = true;
+  else if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no"))
+    *out = false;
   else {
     fprintf(stderr, "inferd: --%s expects true or false, got '%s'\n", name, s);
     return false;
@@ -187,10 +192,14 @@ int options_parse(options *o, int argc, char **argv) {
         return -1;
       }
       unsigned ms = (unsigned)(s * 1000);
-      if (c == OPT_IDLE) o->http_idle_timeout_ms = ms;
-      else if (c == OPT_HEADER_TIMEOUT) o->http_header_timeout_ms = ms;
-      else if (c == OPT_BODY_TIMEOUT) o->http_body_timeout_ms = ms;
-      else o->shutdown_timeout_ms = ms;
+      if (c == OPT_IDLE)
+        o->http_idle_timeout_ms = ms;
+      else if (c == OPT_HEADER_TIMEOUT)
+        o->http_header_timeout_ms = ms;
+      else if (c == OPT_BODY_TIMEOUT)
+        o->http_body_timeout_ms = ms;
+      else
+        o->shutdown_timeout_ms = ms;
       break;
     }
     case OPT_STRICT:

@@ -28,7 +28,8 @@ static void expected_shape(const config_tensor *ct, int max_batch, char *out, si
   int64_t dims[INFERD_MAX_DIMS + 1];
   int n = 0;
   if (max_batch > 0) dims[n++] = -1;
-  for (int i = 0; i < ct->ndim; i++) dims[n++] = ct->dims[i];
+  for (int i = 0; i < ct->ndim; i++)
+    dims[n++] = ct->dims[i];
   shape_format(out, size, dims, n);
 }
 

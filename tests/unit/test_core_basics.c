@@ -104,9 +104,12 @@ static void err_messages(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(arena_alignment_and_growth), cmocka_unit_test(buf_appends_and_numbers),
-      cmocka_unit_test(dtype_names_round_trip),     cmocka_unit_test(shapes),
-      cmocka_unit_test(half_precision),             cmocka_unit_test(bytes_elements),
+      cmocka_unit_test(arena_alignment_and_growth),
+      cmocka_unit_test(buf_appends_and_numbers),
+      cmocka_unit_test(dtype_names_round_trip),
+      cmocka_unit_test(shapes),
+      cmocka_unit_test(half_precision),
+      cmocka_unit_test(bytes_elements),
       cmocka_unit_test(err_messages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -268,7 +268,8 @@ int main(void) {
       cmocka_unit_test(chunked_decoding),
       cmocka_unit_test(chunked_stops_at_message_end),
       cmocka_unit_test(chunked_malformed),
-      cmocka_unit_test(reasons),            cmocka_unit_test(reuse_resets_framing),
+      cmocka_unit_test(reasons),
+      cmocka_unit_test(reuse_resets_framing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
