@@ -10,11 +10,9 @@
  * highest since_version <= the model's opset for its domain.
  *
  * TEMPLATE: adding an operator, say Elu, to the family file it belongs to
- * (onnx_ops_elementwise.c here; a new family gets a new onnx_ops_<family>.c):
+ * (onnx_ops_activation.c here):
  *
- *   1. Add ONNX_OP_ELU to onnx_op_id below (before ONNX_OP_COUNT) and
- *      `extern const onnx_op onnx_op_elu;` with the others.
- *   2. In the family file write
+ *   1. In the family file write
  *        typedef struct { float alpha; } elu_attr;
  *        static int elu_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e)
  *          { ...onnx_attr_float(p, "alpha", 1.0f, &at->alpha, e)...; n->attr = at; }
@@ -24,20 +22,21 @@
  *        static int elu_run(const onnx_node *n, const onnx_tensor *const *in,
  *                           onnx_tensor *const *out, err *e)
  *          { loop over in[0]->count elements; return 0; }
- *        const onnx_op onnx_op_elu = {.id = ONNX_OP_ELU, .name = "Elu", .domain = "",
+ *        static const onnx_op elu = {.name = "Elu", .domain = "",
  *            .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
  *            .init = elu_init, .infer = elu_infer, .run = elu_run};
  *      (.flags for views and Shape-like operators, .value_inputs for inputs
  *      whose data decides the output shape).
- *   3. In onnx_registry.c add `[ONNX_OP_ELU] = &onnx_op_elu` to `ops` and one
- *      row per ONNX version of the operator ({ONNX_OP_ELU, 6}) to `registry`:
- *      every version from the oldest supported one to the newest the build
- *      knows (ONNX_OPSET_MAX), so that "highest <= the model's opset" always
- *      lands on the version the model means. A version whose semantics
- *      differ gets its own onnx_op or branches on node->since.
- *   4. Test it in tests/unit/test_onnx_ops.c by hand, add it to `claimed`
- *      in tests/unit/test_onnx_nodes.c (which then runs the ONNX node tests
- *      that use it, and fails if none passes).
+ *   2. Add one row per ONNX version of the operator to the family's table,
+ *      `{&elu, 6}`: every version from the oldest supported one to the newest
+ *      the build knows (ONNX_OPSET_MAX), so that "highest <= the model's
+ *      opset" always lands on the version the model means. A version whose
+ *      semantics differ gets its own onnx_op or branches on node->since.
+ *   3. Test it by hand in the family's tests/unit/test_onnx_<family>.c; the
+ *      ONNX node tests (tests/unit/test_onnx_nodes.c) run every case whose
+ *      operators the registry has, and fail when one of them fails.
+ * A new family is a new onnx_ops_<family>.c with its table, declared below
+ * and listed in onnx_registry.c.
  */
 #ifndef INFERD_ONNX_OPS_H
 #define INFERD_ONNX_OPS_H
@@ -69,30 +68,6 @@ typedef struct onnx_tensor {
   void *data;
 } onnx_tensor;
 
-/* Every operator implementation; the registry's op table is indexed by it
- * and static_asserts that it lists each. Graph rewrites (fusions) match
- * nodes by it. */
-typedef enum onnx_op_id {
-  ONNX_OP_ADD,
-  ONNX_OP_SUB,
-  ONNX_OP_MUL,
-  ONNX_OP_DIV,
-  ONNX_OP_RELU,
-  ONNX_OP_SIGMOID,
-  ONNX_OP_TANH,
-  ONNX_OP_GEMM,
-  ONNX_OP_MATMUL,
-  ONNX_OP_SOFTMAX,
-  ONNX_OP_FLATTEN,
-  ONNX_OP_RESHAPE,
-  ONNX_OP_IDENTITY,
-  ONNX_OP_CONSTANT,
-  ONNX_OP_CAST,
-  ONNX_OP_ARGMAX,
-  ONNX_OP_SHAPE,
-  ONNX_OP_COUNT
-} onnx_op_id;
-
 typedef struct onnx_node onnx_node;
 
 enum {
@@ -106,7 +81,6 @@ enum {
 };
 
 typedef struct onnx_op {
-  onnx_op_id id;
   const char *domain; /* "" for ai.onnx */
   const char *name;   /* op_type */
   uint8_t min_inputs, max_inputs, min_outputs, max_outputs;
@@ -127,7 +101,17 @@ typedef struct onnx_op {
    * shape). Such an input must be known when planning: a constant, computed
    * from shapes, or a graph input whose values then join the plan's key. */
   unsigned value_inputs;
+  /* Optional: what run needs to tell operators that share it apart (Add,
+   * Sub, Mul and Div share one run and differ by their kernel tables). */
+  const void *kernels;
 } onnx_op;
+
+/* One row of the registry: op implements version `since` of its operator
+ * (and every later version up to the next row of the same operator). */
+typedef struct onnx_op_row {
+  const onnx_op *op;
+  int since;
+} onnx_op_row;
 
 struct onnx_node {
   const char *name;    /* the node's name, or "#<index>" when it has none */
@@ -152,6 +136,15 @@ bool onnx_registry_has(const char *domain, const char *op_type);
  * carrying that id, every op has registry rows, rows are unique. */
 int onnx_registry_check(err *e);
 
+/* Each family file (onnx_ops_<family>.c) lists its rows in a table ending
+ * with {NULL, 0}; onnx_registry.c joins the families. */
+extern const onnx_op_row onnx_ops_activation[], onnx_ops_cast[], onnx_ops_conv[], onnx_ops_einsum[],
+    onnx_ops_elementwise[], onnx_ops_gemm[], onnx_ops_generate[], onnx_ops_index[],
+    onnx_ops_layernorm[], onnx_ops_logic[], onnx_ops_loss[], onnx_ops_norm[], onnx_ops_pool[],
+    onnx_ops_reduce[], onnx_ops_resize[], onnx_ops_shape[], onnx_ops_softmax[], onnx_ops_tensor[],
+    onnx_ops_unary[];
+
+/* Operators that graph rewrites and the planner recognise by address. */
 extern const onnx_op onnx_op_add, onnx_op_sub, onnx_op_mul, onnx_op_div;
 extern const onnx_op onnx_op_relu, onnx_op_sigmoid, onnx_op_tanh;
 extern const onnx_op onnx_op_gemm, onnx_op_matmul;
@@ -160,6 +153,10 @@ extern const onnx_op onnx_op_flatten, onnx_op_reshape, onnx_op_identity, onnx_op
 extern const onnx_op onnx_op_shape;
 extern const onnx_op onnx_op_cast;
 extern const onnx_op onnx_op_argmax;
+
+/* Calls fn for every registry row (the support table of docs/ONNX_SUPPORT.md
+ * is written from it). */
+void onnx_registry_each(void (*fn)(const onnx_op *op, int since, void *arg), void *arg);
 
 /* ---- attributes (onnx_tensor.c) ----------------------------------------- */
 

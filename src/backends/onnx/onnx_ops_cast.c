@@ -227,8 +227,7 @@ static int cast_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tenso
   return 0;
 }
 
-const onnx_op onnx_op_cast = {.id = ONNX_OP_CAST,
-                              .name = "Cast",
+const onnx_op onnx_op_cast = {.name = "Cast",
                               .domain = "",
                               .min_inputs = 1,
                               .max_inputs = 1,
@@ -237,3 +236,10 @@ const onnx_op onnx_op_cast = {.id = ONNX_OP_CAST,
                               .init = cast_init,
                               .infer = cast_infer,
                               .run = cast_run};
+
+const onnx_op_row onnx_ops_cast[] = {
+    {&onnx_op_cast, 6},
+    {&onnx_op_cast, 9},
+    {&onnx_op_cast, 13},
+    {NULL, 0},
+};

@@ -180,21 +180,12 @@ static void binary_apply(const bin_kernels *k, const onnx_tensor *a, const onnx_
 
 /* ---- Add, Sub, Mul, Div ------------------------------------------------- */
 
-static const bin_kernels *binary_table(onnx_op_id id) {
-  switch (id) {
-  case ONNX_OP_ADD: return add_k;
-  case ONNX_OP_SUB: return sub_k;
-  case ONNX_OP_MUL: return mul_k;
-  default: return div_k;
-  }
-}
-
 static int binary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                         err *e) {
   if (in[0]->dtype != in[1]->dtype)
     return err_set(e, -EINVAL, "inputs have types %s and %s; they must match",
                    dtype_name(in[0]->dtype), dtype_name(in[1]->dtype));
-  if (!binary_table(n->op->id)[in[0]->dtype].vv)
+  if (!((const bin_kernels *)n->op->kernels)[in[0]->dtype].vv)
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(in[0]->dtype));
   out[0]->dtype = in[0]->dtype;
   return onnx_broadcast_shape(in[0], in[1], out[0], e);
@@ -202,7 +193,7 @@ static int binary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
 
 static int binary_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                       err *e) {
-  binary_apply(&binary_table(n->op->id)[out[0]->dtype], in[0], in[1], out[0]);
+  binary_apply(&((const bin_kernels *)n->op->kernels)[out[0]->dtype], in[0], in[1], out[0]);
   return 0;
 }
 
@@ -234,7 +225,7 @@ static int div_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
   return 0;
 }
 
-const onnx_op onnx_op_add = {.id = ONNX_OP_ADD,
+const onnx_op onnx_op_add = {.kernels = add_k,
                              .name = "Add",
                              .domain = "",
                              .min_inputs = 2,
@@ -243,7 +234,7 @@ const onnx_op onnx_op_add = {.id = ONNX_OP_ADD,
                              .max_outputs = 1,
                              .infer = binary_infer,
                              .run = binary_run};
-const onnx_op onnx_op_sub = {.id = ONNX_OP_SUB,
+const onnx_op onnx_op_sub = {.kernels = sub_k,
                              .name = "Sub",
                              .domain = "",
                              .min_inputs = 2,
@@ -252,7 +243,7 @@ const onnx_op onnx_op_sub = {.id = ONNX_OP_SUB,
                              .max_outputs = 1,
                              .infer = binary_infer,
                              .run = binary_run};
-const onnx_op onnx_op_mul = {.id = ONNX_OP_MUL,
+const onnx_op onnx_op_mul = {.kernels = mul_k,
                              .name = "Mul",
                              .domain = "",
                              .min_inputs = 2,
@@ -261,7 +252,7 @@ const onnx_op onnx_op_mul = {.id = ONNX_OP_MUL,
                              .max_outputs = 1,
                              .infer = binary_infer,
                              .run = binary_run};
-const onnx_op onnx_op_div = {.id = ONNX_OP_DIV,
+const onnx_op onnx_op_div = {.kernels = div_k,
                              .name = "Div",
                              .domain = "",
                              .min_inputs = 2,
@@ -310,17 +301,9 @@ static const un_fn sigmoid_k[N_DTYPES] = {
 static const un_fn tanh_k[N_DTYPES] = {
     [INFERD_TYPE_FP32] = tanh_float, [INFERD_TYPE_FP64] = tanh_double};
 
-static const un_fn *unary_table(onnx_op_id id) {
-  switch (id) {
-  case ONNX_OP_RELU: return relu_k;
-  case ONNX_OP_SIGMOID: return sigmoid_k;
-  default: return tanh_k;
-  }
-}
-
 static int unary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                        err *e) {
-  if (!unary_table(n->op->id)[in[0]->dtype])
+  if (!((const un_fn *)n->op->kernels)[in[0]->dtype])
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(in[0]->dtype));
   onnx_tensor_like(out[0], in[0]);
   return 0;
@@ -328,11 +311,11 @@ static int unary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_te
 
 static int unary_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                      err *e) {
-  unary_table(n->op->id)[in[0]->dtype](out[0]->data, in[0]->data, in[0]->count);
+  ((const un_fn *)n->op->kernels)[in[0]->dtype](out[0]->data, in[0]->data, in[0]->count);
   return 0;
 }
 
-const onnx_op onnx_op_relu = {.id = ONNX_OP_RELU,
+const onnx_op onnx_op_relu = {.kernels = relu_k,
                               .name = "Relu",
                               .domain = "",
                               .min_inputs = 1,
@@ -341,7 +324,7 @@ const onnx_op onnx_op_relu = {.id = ONNX_OP_RELU,
                               .max_outputs = 1,
                               .infer = unary_infer,
                               .run = unary_run};
-const onnx_op onnx_op_sigmoid = {.id = ONNX_OP_SIGMOID,
+const onnx_op onnx_op_sigmoid = {.kernels = sigmoid_k,
                                  .name = "Sigmoid",
                                  .domain = "",
                                  .min_inputs = 1,
@@ -350,7 +333,7 @@ const onnx_op onnx_op_sigmoid = {.id = ONNX_OP_SIGMOID,
                                  .max_outputs = 1,
                                  .infer = unary_infer,
                                  .run = unary_run};
-const onnx_op onnx_op_tanh = {.id = ONNX_OP_TANH,
+const onnx_op onnx_op_tanh = {.kernels = tanh_k,
                               .name = "Tanh",
                               .domain = "",
                               .min_inputs = 1,
@@ -359,3 +342,11 @@ const onnx_op onnx_op_tanh = {.id = ONNX_OP_TANH,
                               .max_outputs = 1,
                               .infer = unary_infer,
                               .run = unary_run};
+
+const onnx_op_row onnx_ops_elementwise[] = {
+    {&onnx_op_add, 7},      {&onnx_op_add, 13},  {&onnx_op_add, 14},  {&onnx_op_sub, 7},
+    {&onnx_op_sub, 13},     {&onnx_op_sub, 14},  {&onnx_op_mul, 7},   {&onnx_op_mul, 13},
+    {&onnx_op_mul, 14},     {&onnx_op_div, 7},   {&onnx_op_div, 13},  {&onnx_op_div, 14},
+    {&onnx_op_relu, 6},     {&onnx_op_relu, 13}, {&onnx_op_relu, 14}, {&onnx_op_sigmoid, 6},
+    {&onnx_op_sigmoid, 13}, {&onnx_op_tanh, 6},  {&onnx_op_tanh, 13}, {NULL, 0},
+};

@@ -218,8 +218,7 @@ static int gemm_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tenso
               at->tb ? K : N, beta, Y->data, N, e);
 }
 
-const onnx_op onnx_op_gemm = {.id = ONNX_OP_GEMM,
-                              .name = "Gemm",
+const onnx_op onnx_op_gemm = {.name = "Gemm",
                               .domain = "",
                               .min_inputs = 2,
                               .max_inputs = 3,
@@ -324,8 +323,7 @@ static int matmul_run(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
   return 0;
 }
 
-const onnx_op onnx_op_matmul = {.id = ONNX_OP_MATMUL,
-                                .name = "MatMul",
+const onnx_op onnx_op_matmul = {.name = "MatMul",
                                 .domain = "",
                                 .min_inputs = 2,
                                 .max_inputs = 2,
@@ -333,3 +331,8 @@ const onnx_op onnx_op_matmul = {.id = ONNX_OP_MATMUL,
                                 .max_outputs = 1,
                                 .infer = matmul_infer,
                                 .run = matmul_run};
+
+const onnx_op_row onnx_ops_gemm[] = {
+    {&onnx_op_gemm, 7},   {&onnx_op_gemm, 9},   {&onnx_op_gemm, 11},   {&onnx_op_gemm, 13},
+    {&onnx_op_matmul, 1}, {&onnx_op_matmul, 9}, {&onnx_op_matmul, 13}, {NULL, 0},
+};

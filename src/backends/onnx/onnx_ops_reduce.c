@@ -100,8 +100,7 @@ static int argmax_run(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
   return 0;
 }
 
-const onnx_op onnx_op_argmax = {.id = ONNX_OP_ARGMAX,
-                                .name = "ArgMax",
+const onnx_op onnx_op_argmax = {.name = "ArgMax",
                                 .domain = "",
                                 .min_inputs = 1,
                                 .max_inputs = 1,
@@ -110,3 +109,11 @@ const onnx_op onnx_op_argmax = {.id = ONNX_OP_ARGMAX,
                                 .init = argmax_init,
                                 .infer = argmax_infer,
                                 .run = argmax_run};
+
+const onnx_op_row onnx_ops_reduce[] = {
+    {&onnx_op_argmax, 1},
+    {&onnx_op_argmax, 11},
+    {&onnx_op_argmax, 12},
+    {&onnx_op_argmax, 13},
+    {NULL, 0},
+};

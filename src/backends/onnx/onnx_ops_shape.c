@@ -25,8 +25,7 @@ static int identity_infer(const onnx_node *n, const onnx_tensor *const *in, onnx
   return 0;
 }
 
-const onnx_op onnx_op_identity = {.id = ONNX_OP_IDENTITY,
-                                  .name = "Identity",
+const onnx_op onnx_op_identity = {.name = "Identity",
                                   .domain = "",
                                   .min_inputs = 1,
                                   .max_inputs = 1,
@@ -62,8 +61,7 @@ static int flatten_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_
   return 0;
 }
 
-const onnx_op onnx_op_flatten = {.id = ONNX_OP_FLATTEN,
-                                 .name = "Flatten",
+const onnx_op onnx_op_flatten = {.name = "Flatten",
                                  .domain = "",
                                  .min_inputs = 1,
                                  .max_inputs = 1,
@@ -147,8 +145,7 @@ static int reshape_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_
   return 0;
 }
 
-const onnx_op onnx_op_reshape = {.id = ONNX_OP_RESHAPE,
-                                 .name = "Reshape",
+const onnx_op onnx_op_reshape = {.name = "Reshape",
                                  .domain = "",
                                  .min_inputs = 2,
                                  .max_inputs = 2,
@@ -208,8 +205,7 @@ static int shape_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
   return 0;
 }
 
-const onnx_op onnx_op_shape = {.id = ONNX_OP_SHAPE,
-                               .name = "Shape",
+const onnx_op onnx_op_shape = {.name = "Shape",
                                .domain = "",
                                .min_inputs = 1,
                                .max_inputs = 1,
@@ -279,8 +275,7 @@ static int constant_run(const onnx_node *n, const onnx_tensor *const *in, onnx_t
   return 0;
 }
 
-const onnx_op onnx_op_constant = {.id = ONNX_OP_CONSTANT,
-                                  .name = "Constant",
+const onnx_op onnx_op_constant = {.name = "Constant",
                                   .domain = "",
                                   .min_inputs = 0,
                                   .max_inputs = 0,
@@ -289,3 +284,16 @@ const onnx_op onnx_op_constant = {.id = ONNX_OP_CONSTANT,
                                   .init = constant_init,
                                   .infer = constant_infer,
                                   .run = constant_run};
+
+const onnx_op_row onnx_ops_shape[] = {
+    {&onnx_op_flatten, 1},   {&onnx_op_flatten, 9},
+    {&onnx_op_flatten, 11},  {&onnx_op_flatten, 13},
+    {&onnx_op_reshape, 5},   {&onnx_op_reshape, 13},
+    {&onnx_op_reshape, 14},  {&onnx_op_identity, 1},
+    {&onnx_op_identity, 13}, {&onnx_op_identity, 14},
+    {&onnx_op_identity, 16}, {&onnx_op_constant, 1},
+    {&onnx_op_constant, 9},  {&onnx_op_constant, 11},
+    {&onnx_op_constant, 12}, {&onnx_op_constant, 13},
+    {&onnx_op_shape, 1},     {&onnx_op_shape, 13},
+    {&onnx_op_shape, 15},    {NULL, 0},
+};

@@ -105,8 +105,7 @@ static int softmax_run(const onnx_node *n, const onnx_tensor *const *in, onnx_te
   return 0;
 }
 
-const onnx_op onnx_op_softmax = {.id = ONNX_OP_SOFTMAX,
-                                 .name = "Softmax",
+const onnx_op onnx_op_softmax = {.name = "Softmax",
                                  .domain = "",
                                  .min_inputs = 1,
                                  .max_inputs = 1,
@@ -115,3 +114,10 @@ const onnx_op onnx_op_softmax = {.id = ONNX_OP_SOFTMAX,
                                  .init = softmax_init,
                                  .infer = softmax_infer,
                                  .run = softmax_run};
+
+const onnx_op_row onnx_ops_softmax[] = {
+    {&onnx_op_softmax, 1},
+    {&onnx_op_softmax, 11},
+    {&onnx_op_softmax, 13},
+    {NULL, 0},
+};
