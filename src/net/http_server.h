@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/uio.h>
 
 #include "core/buf.h"
@@ -22,6 +23,7 @@
 #include "net/loop.h"
 
 typedef struct http_server_config {
+  size_t h2_max_message;      /* HTTP/2: largest request body per stream */
   size_t max_head;            /* bytes of request line + headers; over: 431 */
   size_t max_body;            /* bytes of body; over: 413 */
   unsigned idle_timeout_ms;   /* keep-alive connection without a request */
@@ -74,6 +76,34 @@ void http_worker_destroy(http_worker *w);
  * errno. */
 int http_worker_listen(http_worker *w, const char *host, int port, http_handler_fn *handler,
                        void *ctx, err *e);
+
+/* ---- HTTP/2 ---------------------------------------------------------------- */
+
+/* One HTTP/2 stream: a request and its response (net/h2.h has the rest). */
+typedef struct h2_stream h2_stream;
+
+/* What a protocol over HTTP/2 (gRPC) is told about its streams, on the
+ * worker's thread. */
+typedef struct h2_handler {
+  /* The request's headers are complete. */
+  void (*on_request)(h2_stream *s, void *ctx);
+  /* Request body bytes, in order. */
+  void (*on_data)(h2_stream *s, const uint8_t *data, size_t len, void *ctx);
+  /* The client has sent all it will (END_STREAM). */
+  void (*on_end)(h2_stream *s, void *ctx);
+  /* The stream is over (answered, reset, or the connection is gone):
+   * nothing more is sent on it. The stream's memory stays while the
+   * handler holds it (h2_stream_hold). */
+  void (*on_close)(h2_stream *s, void *ctx);
+} h2_handler;
+
+/* Listens for HTTP/2 with prior knowledge (how gRPC clients connect). */
+int http_worker_listen_h2(http_worker *w, const char *host, int port, const h2_handler *handler,
+                          void *ctx, err *e);
+
+/* The limits the worker's server was made with. */
+const http_server_config *http_worker_config(const http_worker *w);
+bool http_worker_draining(const http_worker *w);
 
 /* Graceful stop (on the worker's thread): closes the listeners and idle
  * connections, lets requests in flight finish and answer with
