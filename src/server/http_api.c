@@ -16,13 +16,10 @@
 #include "proto/json.h"
 #include "proto/v2.h"
 #include "sched/sched.h"
-#include "server/classify.h"
+#include "server/infer.h"
 #include "server/server.h"
-#include "server/validate.h"
 
 #define MAX_SEGMENTS 10
-#define ARENA_FIRST  (64 << 10)
-#define ARENA_POOL   16
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -40,30 +37,6 @@ static void respond_json(http_request *req, int status) {
 static void respond_empty(http_request *req, int status) {
   req->status = status;
   http_respond(req);
-}
-
-/* Arenas are reused per network thread: a request takes one and gives it
- * back, reset, when its response is written. */
-static _Thread_local arena *arena_pool[ARENA_POOL];
-static _Thread_local int arena_pool_n;
-
-static arena *arena_take(void) {
-  if (arena_pool_n) return arena_pool[--arena_pool_n];
-  return arena_create(ARENA_FIRST);
-}
-
-static void arena_give(arena *a) {
-  if (!a) return;
-  arena_reset(a);
-  if (arena_pool_n < ARENA_POOL)
-    arena_pool[arena_pool_n++] = a;
-  else
-    arena_destroy(a);
-}
-
-void api_thread_exit(void) {
-  while (arena_pool_n)
-    arena_destroy(arena_pool[--arena_pool_n]);
 }
 
 /* A path split into segments, each percent-decoded. */
@@ -282,52 +255,25 @@ static void model_stats_endpoint(http_request *req, model_version *mv, bool one_
 
 /* ---- inference ------------------------------------------------------------------- */
 
-typedef struct infer_ctx {
-  http_request *http;
-  server *s;
-  arena *arena;
-  model_version *mv;
-  infer_request req;
-  sched_job job;
-} infer_ctx;
+static void infer_release(http_request *http, void *arg) { infer_call_end(arg); }
 
-static void infer_release(http_request *http, void *arg) {
-  infer_ctx *x = arg;
-  atomic_fetch_sub(&x->mv->stats.in_flight, 1);
-  model_version_release(x->mv);
-  arena_give(x->arena);
-}
-
-static void count_failure(model_version *mv, uint64_t since_ns) {
-  stat_add(&mv->stats.fail, clock_ns() - since_ns);
-}
-
-static void infer_fail(infer_ctx *x, int code, const char *msg) {
-  count_failure(x->mv, x->job.received_ns);
-  respond_error(x->http, code, msg);
-}
-
-/* After the model ran: post-process (classification), encode, answer. */
-static void infer_done(sched_job *job) {
-  infer_ctx *x = job->user;
-  http_request *http = x->http;
-  if (job->status < 0) {
-    infer_fail(x, job->status, job->err.msg);
+/* After the model ran: encode and answer. */
+static void infer_done(infer_call *c) {
+  http_request *http = c->user;
+  err e = {0};
+  int rc = c->status;
+  if (rc < 0) {
+    respond_error(http, rc, c->err.msg);
     return;
   }
-  err e = {0};
-  int rc = classify_outputs(x->mv, &x->req, &job->res, &e);
   size_t n_blobs = 0;
-  if (rc == 0 && !http_reserve_blobs(http, job->res.n_outputs))
-    rc = err_set(&e, -ENOMEM, "out of memory");
   v2_blob *blobs = NULL;
-  if (rc == 0) {
-    blobs = arena_alloc(x->arena, (job->res.n_outputs ? job->res.n_outputs : 1) * sizeof *blobs);
-    if (!blobs) rc = err_set(&e, -ENOMEM, "out of memory");
-  }
-  if (rc == 0) rc = v2_encode_infer_response(&job->res, &http->out, blobs, &n_blobs, &e);
+  if (!http_reserve_blobs(http, c->res->n_outputs) ||
+      !(blobs = arena_alloc(c->arena, (c->res->n_outputs + 1) * sizeof *blobs)))
+    rc = err_set(&e, -ENOMEM, "out of memory");
+  if (rc == 0) rc = v2_encode_infer_response(c->res, &http->out, blobs, &n_blobs, &e);
   if (rc < 0) {
-    infer_fail(x, rc, e.msg);
+    respond_error(http, rc, e.msg);
     return;
   }
   for (size_t i = 0; i < n_blobs; i++)
@@ -341,9 +287,6 @@ static void infer_done(sched_job *job) {
   } else {
     http->content_type = "application/json";
   }
-  uint64_t ns = clock_ns() - job->received_ns;
-  stat_add(&x->mv->stats.success, ns);
-  stats_observe_request(&x->mv->stats, ns);
   http->status = 200;
   http_respond(http);
 }
@@ -381,8 +324,6 @@ static int decode_raw(const model_config *c, http_request *http, infer_request *
 }
 
 static void infer(http_request *http, server *s, const char *name, int64_t version) {
-  uint64_t t0 = clock_ns();
-  err e = {0};
   const http_header *enc = http1_find_header(&http->head, "content-encoding");
   if (enc && !(enc->value_len == 8 && strncmp(enc->value, "identity", 8) == 0)) {
     char msg[128];
@@ -392,51 +333,34 @@ static void infer(http_request *http, server *s, const char *name, int64_t versi
     http_respond(http);
     return;
   }
-  model_version *mv = repo_acquire(s->repo, name, version, &e);
-  if (!mv) {
-    respond_error(http, e.code, e.msg);
-    return;
-  }
-  arena *a = arena_take();
-  infer_ctx *x = a ? arena_calloc(a, 1, sizeof *x) : NULL;
-  if (!x) {
-    model_version_release(mv);
-    arena_give(a);
+  infer_call *c = infer_call_new(s);
+  if (!c) {
     respond_error(http, -ENOMEM, "out of memory");
     return;
   }
-  x->http = http;
-  x->s = s;
-  x->arena = a;
-  x->mv = mv;
-  x->job.received_ns = t0;
-  atomic_fetch_add(&mv->stats.in_flight, 1);
   http->on_done = infer_release;
-  http->done_arg = x;
-
-  infer_request *req = &x->req;
-  req->arena = a;
-  req->model_name = name;
-  req->model_version = version;
-  const model_config *c = mv->model->config;
+  http->done_arg = c;
+  c->done = infer_done;
+  c->user = http;
+  if (infer_call_model(c, name, version) < 0) {
+    respond_error(http, c->err.code, c->err.msg);
+    return;
+  }
+  const model_config *cfg = c->mv->model->config;
   int64_t hlen = header_length(&http->head);
   int rc;
   if (hlen == -2)
-    rc = err_set(&e, -EINVAL, "Inference-Header-Content-Length is not a number");
+    rc = err_set(&c->err, -EINVAL, "Inference-Header-Content-Length is not a number");
   else if (hlen == 0 && http->body_len > 0)
-    rc = decode_raw(c, http, req, &e);
+    rc = decode_raw(cfg, http, &c->req, &c->err);
   else
-    rc = v2_decode_infer_request(http->body, http->body_len, hlen, req, &e);
-  if (rc == 0) rc = validate_request(c, req, &e);
+    rc = v2_decode_infer_request(http->body, http->body_len, hlen, &c->req, &c->err);
   if (rc < 0) {
-    infer_fail(x, rc, e.msg);
+    infer_call_failed(c);
+    respond_error(http, rc, c->err.msg);
     return;
   }
-  x->job.mv = mv;
-  x->job.req = req;
-  x->job.done = infer_done;
-  x->job.user = x;
-  sched_submit(&x->job);
+  infer_call_run(c);
 }
 
 /* ---- repository extension ------------------------------------------------------------ */
@@ -487,7 +411,7 @@ static void index_of_model(const char *name, model *m, void *arg) {
 static void repository_index(http_request *req, server *s) {
   bool ready_only = false;
   if (req->body_len) {
-    arena *a = arena_take();
+    arena *a = infer_arena_take();
     err e = {0};
     const json_value *v = NULL;
     if (!a)
@@ -501,7 +425,7 @@ static void repository_index(http_request *req, server *s) {
       else
         ready_only = ready && ready->flags;
     }
-    arena_give(a);
+    infer_arena_give(a);
     if (e.code) {
       respond_error(req, e.code, e.msg);
       return;
@@ -518,7 +442,7 @@ static void repository_index(http_request *req, server *s) {
  * override is not supported yet and is refused rather than ignored. */
 static int check_control_body(http_request *req, bool load, err *e) {
   if (!req->body_len) return 0;
-  arena *a = arena_take();
+  arena *a = infer_arena_take();
   if (!a) return err_set(e, -ENOMEM, "out of memory");
   const json_value *v = NULL;
   int rc = json_parse(a, req->body, req->body_len, 16, &v, e);
@@ -531,7 +455,7 @@ static int check_control_body(http_request *req, bool load, err *e) {
     rc = err_set(e, -EINVAL, "'parameters' must be an object");
   else if (p && load && json_get(p, "config"))
     rc = err_set(e, -ENOTSUP, "loading with a 'config' parameter is not supported yet");
-  arena_give(a);
+  infer_arena_give(a);
   return rc;
 }
 

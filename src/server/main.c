@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "net/http_server.h"
 #include "net/loop.h"
+#include "server/infer.h"
 #include "server/options.h"
 #include "server/server.h"
 
@@ -28,7 +29,7 @@ typedef struct net_thread {
 static void *run_loop(void *arg) {
   net_thread *t = arg;
   loop_run(t->loop);
-  api_thread_exit();
+  infer_thread_exit();
   atomic_store(&t->stopped, true);
   return NULL;
 }

@@ -19,9 +19,6 @@ typedef struct server {
 /* The v2 REST API (HTTP port). ctx is the server. */
 void api_handle(http_request *req, void *ctx);
 
-/* Frees what a network thread kept for reuse; called as it exits. */
-void api_thread_exit(void);
-
 /* Prometheus metrics (metrics port). ctx is the server. */
 void metrics_handle(http_request *req, void *ctx);
 
