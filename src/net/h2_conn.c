@@ -13,8 +13,12 @@
  * small); response body bytes are not: each DATA frame becomes a 9-byte
  * header segment and segments that point into the handler's memory, which
  * it gets back (done callback) once they are written. When the queue holds
- * more than OUT_LIMIT unsent bytes (a client that does not read), the
- * connection stops asking nghttp2 for frames and stops reading requests. */
+ * more than OUT_LIMIT unsent bytes the connection stops asking nghttp2 for
+ * frames and stops reading. While answers not yet sent (queued, or waiting
+ * for the client's flow-control window) pass OUT_LIMIT, new streams are
+ * refused (REFUSED_STREAM, which gRPC clients see as UNAVAILABLE and may
+ * retry): a client that does not read cannot make the server hold more,
+ * and the connection still reads its WINDOW_UPDATEs. */
 #include <errno.h>
 #include <limits.h>
 #include <nghttp2/nghttp2.h>
@@ -90,6 +94,7 @@ struct h2c {
   h2_stream *streams;
   out_seg *out, *out_tail;
   size_t out_bytes;
+  size_t pending_bytes; /* response body queued in streams, not yet in frames */
   uint8_t *rbuf;
   bool reading, writing, in_io, goaway;
   uint64_t deadline_ms;
@@ -113,6 +118,7 @@ static void group_maybe_done(send_group *g) {
 static void drop_pending(h2_stream *s) {
   send_group *g = s->pending;
   s->pending = s->pending_tail = NULL;
+  s->c->pending_bytes -= s->pending_bytes;
   s->pending_bytes = 0;
   while (g) {
     send_group *next = g->next;
@@ -232,6 +238,7 @@ static int on_send_data(nghttp2_session *session, nghttp2_frame *frame, const ui
     g->off += take;
     g->unhanded -= take;
     s->pending_bytes -= take;
+    c->pending_bytes -= take;
     length -= take;
     if (g->off == v->iov_len) {
       g->i++;
@@ -323,6 +330,10 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
   h2_stream *s = stream_of(c, frame->hd.stream_id);
   if (!s || s->closed) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+    if (c->out_bytes + c->pending_bytes > OUT_LIMIT) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
     s->requested = true;
     handler_of(c)->on_request(s, ctx_of(c));
   }
@@ -460,6 +471,7 @@ int h2_send(h2_stream *s, const struct iovec *iov, size_t n, void (*done)(void *
     s->pending = g;
   s->pending_tail = g;
   s->pending_bytes += g->unhanded;
+  s->c->pending_bytes += g->unhanded;
   nghttp2_session_resume_data(s->c->session, s->id);
   kick(s->c);
   return 0;
@@ -499,6 +511,7 @@ void h2_consume(h2_stream *s, size_t n) {
 
 /* ---- connection I/O -------------------------------------------------------------- */
 
+/* Reading pauses while more than OUT_LIMIT waits for the socket. */
 static void set_events(h2c *c) {
   bool read = c->out_bytes <= OUT_LIMIT;
   bool write = c->out != NULL;

@@ -171,6 +171,10 @@ static int run(sched_job *job) {
   uint64_t t1 = clock_ns();
   instance *inst = take_instance(mv);
   uint64_t t2 = clock_ns();
+  if (job->deadline_ns && t2 > job->deadline_ns) {
+    pthread_mutex_unlock(&inst->lock);
+    return err_set(e, -ETIMEDOUT, "the deadline passed while the request waited for an instance");
+  }
   rc = mv->backend->execute(inst->state, &x);
   pthread_mutex_unlock(&inst->lock);
   uint64_t t3 = clock_ns();

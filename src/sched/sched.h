@@ -21,6 +21,7 @@ struct sched_job {
   int status;         /* 0 or a negative errno, with err */
   err err;
   uint64_t received_ns; /* when the request arrived, for statistics */
+  uint64_t deadline_ns; /* 0: none; past it the request is not run (-ETIMEDOUT) */
   void (*done)(sched_job *job);
   void *user;
 };

@@ -95,6 +95,8 @@ static void job_done(sched_job *job) {
 
 void infer_call_run(infer_call *c) {
   c->status = validate_request(c->mv->model->config, &c->req, &c->err);
+  if (c->status == 0 && c->deadline_ns && clock_ns() > c->deadline_ns)
+    c->status = err_set(&c->err, -ETIMEDOUT, "the deadline passed before the request ran");
   if (c->status < 0) {
     infer_call_failed(c);
     c->done(c);
@@ -103,6 +105,7 @@ void infer_call_run(infer_call *c) {
   c->job.mv = c->mv;
   c->job.req = &c->req;
   c->job.received_ns = c->received_ns;
+  c->job.deadline_ns = c->deadline_ns;
   c->job.done = job_done;
   c->job.user = c;
   sched_submit(&c->job);

@@ -31,6 +31,7 @@ struct infer_call {
   int status;
   err err;
   uint64_t received_ns;
+  uint64_t deadline_ns; /* 0: none (gRPC's grpc-timeout sets one) */
   bool cancelled; /* the client went away: skip the work if not started */
   sched_job job;
   void (*done)(infer_call *c);

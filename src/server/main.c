@@ -59,6 +59,18 @@ static int start_listeners(net_thread *threads, const options *o, server *s) {
   }
   log_info("HTTP service on %s:%d (%d thread%s)", o->host, port, o->http_threads,
            o->http_threads == 1 ? "" : "s");
+  if (o->grpc_port >= 0) {
+    port = o->grpc_port;
+    for (int i = 0; i < o->http_threads; i++) {
+      int bound = http_worker_listen_h2(threads[i].worker, o->host, port, &grpc_handler, s, &e);
+      if (bound < 0) {
+        log_error("%s", e.msg);
+        return -1;
+      }
+      port = bound;
+    }
+    log_info("gRPC service on %s:%d", o->host, port);
+  }
   if (o->metrics_port >= 0) {
     int bound =
         http_worker_listen(threads[0].worker, o->host, o->metrics_port, metrics_handle, s, &e);
@@ -120,6 +132,7 @@ int main(int argc, char **argv) {
       .body_timeout_ms = o.http_body_timeout_ms,
       .write_timeout_ms = o.http_body_timeout_ms,
       .max_connections = o.http_max_connections,
+      .h2_max_message = o.grpc_max_message + 5,
   };
   http_server *hs = http_server_create(&hc);
   net_thread *threads = calloc((size_t)o.http_threads, sizeof *threads);

@@ -20,6 +20,8 @@ static const char usage[] =
     "  --backend-directory DIR      where user backends live: DIR/NAME/libinferd_NAME.so\n"
     "  --host ADDR                  address to listen on (default 0.0.0.0)\n"
     "  --http-port N                v2 REST port (default 8000; 0 picks a free one)\n"
+    "  --grpc-port N                gRPC port (default 8001; -1 disables)\n"
+    "  --grpc-max-message BYTES     largest gRPC message (default 64 MiB)\n"
     "  --metrics-port N             Prometheus metrics port (default 8002; -1 disables)\n"
     "  --http-threads N             network threads (default: the number of CPUs)\n"
     "  --http-max-body BYTES        largest request body (default 64 MiB; K, M, G suffixes)\n"
@@ -42,6 +44,8 @@ enum {
   OPT_HOST,
   OPT_HTTP_PORT,
   OPT_METRICS_PORT,
+  OPT_GRPC_PORT,
+  OPT_GRPC_MAX_MESSAGE,
   OPT_THREADS,
   OPT_MAX_BODY,
   OPT_MAX_HEADER,
@@ -65,6 +69,8 @@ static const struct option long_options[] = {
     {"host", required_argument, NULL, OPT_HOST},
     {"http-port", required_argument, NULL, OPT_HTTP_PORT},
     {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
+    {"grpc-port", required_argument, NULL, OPT_GRPC_PORT},
+    {"grpc-max-message", required_argument, NULL, OPT_GRPC_MAX_MESSAGE},
     {"http-threads", required_argument, NULL, OPT_THREADS},
     {"http-thread-count", required_argument, NULL, OPT_THREADS},
     {"http-max-body", required_argument, NULL, OPT_MAX_BODY},
@@ -136,6 +142,8 @@ int options_parse(options *o, int argc, char **argv) {
       .host = "0.0.0.0",
       .http_port = 8000,
       .metrics_port = 8002,
+      .grpc_port = 8001,
+      .grpc_max_message = 64u << 20,
       .http_threads = cpus > 0 ? (int)cpus : 1,
       .http_max_body = 64u << 20,
       .http_max_header = 64u << 10,
@@ -166,6 +174,13 @@ int options_parse(options *o, int argc, char **argv) {
     case OPT_METRICS_PORT:
       if (!int_arg(name, optarg, -1, 65535, &v)) return -1;
       o->metrics_port = (int)v;
+      break;
+    case OPT_GRPC_PORT:
+      if (!int_arg(name, optarg, -1, 65535, &v)) return -1;
+      o->grpc_port = (int)v;
+      break;
+    case OPT_GRPC_MAX_MESSAGE:
+      if (!size_arg(name, optarg, &o->grpc_max_message)) return -1;
       break;
     case OPT_THREADS:
       if (!int_arg(name, optarg, 1, 256, &v)) return -1;

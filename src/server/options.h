@@ -11,6 +11,8 @@ typedef struct options {
   const char *host;
   int http_port;
   int metrics_port; /* -1: no metrics listener */
+  int grpc_port;    /* -1: no gRPC listener */
+  size_t grpc_max_message;
   int http_threads;
   size_t http_max_body;
   size_t http_max_header;

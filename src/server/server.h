@@ -19,6 +19,9 @@ typedef struct server {
 /* The v2 REST API (HTTP port). ctx is the server. */
 void api_handle(http_request *req, void *ctx);
 
+/* The v2 protocol over gRPC (HTTP/2 port); ctx is the server. */
+extern const h2_handler grpc_handler;
+
 /* Prometheus metrics (metrics port). ctx is the server. */
 void metrics_handle(http_request *req, void *ctx);
 

@@ -41,9 +41,11 @@ class Server:
         self.repo = repo
         self.port = free_port()
         self.metrics_port = free_port()
+        self.grpc_port = free_port()
         self.log_path = tempfile.mktemp(prefix="inferd-", suffix=".log")
         cmd = [BINARY, "--model-repository", repo, "--host", "127.0.0.1",
                "--http-port", str(self.port), "--metrics-port", str(self.metrics_port),
+               "--grpc-port", str(self.grpc_port),
                "--http-threads", "2"]
         if backends:
             cmd += ["--backend-directory", BACKENDS]
@@ -54,6 +56,7 @@ class Server:
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.session = requests.Session()
         self.wait_live()
