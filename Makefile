@@ -41,6 +41,7 @@ fuzz: build-fuzz
 
 bench: build
 	@bench/run
+	@bench/grpc-run
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
