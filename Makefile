@@ -5,7 +5,8 @@ CONFIGURE := cmake -Wno-dev
 PYTHON := /usr/bin/python3
 PORT_ARGS ?=
 
-.PHONY: all setup build build-asan build-fuzz run test test-asan fuzz bench format clean
+.PHONY: all setup build build-asan build-tsan build-fuzz run test test-asan test-tsan fuzz bench \
+        format clean
 
 all: build
 
@@ -19,6 +20,10 @@ build: setup
 build-asan: setup
 	@$(CONFIGURE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DINFERD_SANITIZE=ON > /dev/null
 	@cmake --build build-asan -j$(JOBS)
+
+build-tsan: setup
+	@$(CONFIGURE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERD_TSAN=ON > /dev/null
+	@cmake --build build-tsan -j$(JOBS)
 
 build-fuzz: setup
 	@CC=clang $(CONFIGURE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERD_FUZZ=ON > /dev/null
@@ -36,6 +41,11 @@ test: build build-fuzz
 test-asan: build-asan
 	@scripts/test build-asan
 
+# The concurrency tests on the ThreadSanitizer build: the scheduler's unit
+# tests and the end-to-end scheduling and gRPC suites.
+test-tsan: build-tsan
+	@scripts/test build-tsan --only "test_server_sched" "tests/e2e/test_scheduler.py tests/e2e/test_grpc.py"
+
 fuzz: build-fuzz
 	@scripts/fuzz $(or $(SECONDS),60)
 
@@ -47,4 +57,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

@@ -98,6 +98,7 @@ static void on_close(net_conn *nc) {
   conn *c = (conn *)nc;
   if (c->state == C_HANDLING) {
     c->req.cancelled = true;
+    if (c->req.on_cancel) c->req.on_cancel(&c->req, c->req.done_arg);
   } else if (c->state == C_WRITING && c->req.on_done) {
     c->req.on_done(&c->req, c->req.done_arg);
     c->req.on_done = NULL;
@@ -364,6 +365,7 @@ static void dispatch(conn *c, char *body, size_t body_len) {
   req->headers.len = 0;
   req->n_blobs = 0;
   req->on_done = NULL;
+  req->on_cancel = NULL;
   req->done_arg = NULL;
   req->cancelled = false;
   c->state = C_HANDLING;

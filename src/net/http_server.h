@@ -59,8 +59,10 @@ struct http_request {
   void *done_arg;
 
   /* The client closed the connection while the request was handled; the
-   * handler may give up, and must still call http_respond. */
+   * handler may give up, and must still call http_respond. on_cancel (when
+   * set) hears of it at once, with done_arg. */
   bool cancelled;
+  void (*on_cancel)(http_request *req, void *arg);
 };
 
 http_server *http_server_create(const http_server_config *cfg);

@@ -15,11 +15,7 @@
 
 #define MAX_EVENTS 256
 
-typedef struct call {
-  struct call *next;
-  void (*fn)(void *arg);
-  void *arg;
-} call;
+typedef loop_call call;
 
 struct loop {
   int epfd;
@@ -73,8 +69,9 @@ void loop_watch_stop(loop *l, loop_watch *w) {
 static void run_calls(call *c) {
   while (c) {
     call *next = c->next;
+    bool owned = c->owned;
     c->fn(c->arg);
-    free(c);
+    if (owned) free(c);
     c = next;
   }
 }
@@ -94,9 +91,15 @@ static void on_wake(loop *l, loop_watch *w, unsigned revents) {
 int loop_post(loop *l, void (*fn)(void *arg), void *arg) {
   call *c = malloc(sizeof *c);
   if (!c) return -ENOMEM;
-  c->next = NULL;
   c->fn = fn;
   c->arg = arg;
+  c->owned = true;
+  loop_post_call(l, c);
+  return 0;
+}
+
+void loop_post_call(loop *l, loop_call *c) {
+  c->next = NULL;
   pthread_mutex_lock(&l->post_lock);
   if (l->posted_tail)
     l->posted_tail->next = c;
@@ -111,7 +114,6 @@ int loop_post(loop *l, void (*fn)(void *arg), void *arg) {
     ssize_t r = write(l->wake.fd, &one, sizeof one);
     (void)r;
   }
-  return 0;
 }
 
 static void set_stop(void *arg) { ((loop *)arg)->stop = true; }
@@ -165,6 +167,7 @@ void loop_defer(loop *l, void (*fn)(void *arg), void *arg) {
   }
   c->fn = fn;
   c->arg = arg;
+  c->owned = true;
   c->next = l->deferred;
   l->deferred = c;
 }

@@ -50,6 +50,16 @@ void loop_defer(loop *l, void (*fn)(void *arg), void *arg);
  * it cannot queue (then fn is never called). */
 int loop_post(loop *l, void (*fn)(void *arg), void *arg);
 
+/* The same without allocating: the caller provides the node, which must
+ * stay valid until fn has run. Cannot fail. */
+typedef struct loop_call {
+  struct loop_call *next;
+  void (*fn)(void *arg);
+  void *arg;
+  bool owned; /* freed after the call (loop_post's own nodes) */
+} loop_call;
+void loop_post_call(loop *l, loop_call *c);
+
 /* Runs until loop_stop. */
 void loop_run(loop *l);
 /* Thread-safe. */

@@ -14,6 +14,8 @@
 #include "core/clock.h"
 #include "core/dtype.h"
 #include "core/log.h"
+#include "core/validate.h"
+#include "sched/sched.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 #define LABELS_MAX_BYTES (16 << 20)
@@ -321,9 +323,10 @@ static int load_labels(model_version *mv, const model *m, err *e) {
 
 static void version_free(model_version *mv) {
   if (!mv) return;
+  sched_model_stop(mv);
   for (int i = 0; i < mv->n_instances; i++) {
     if (mv->instances[i].state) mv->backend->instance_destroy(mv->instances[i].state);
-    pthread_mutex_destroy(&mv->instances[i].lock);
+    arena_destroy(mv->instances[i].scratch);
   }
   free(mv->instances);
   if (mv->backend_model) mv->backend->model_unload(mv->backend_model);
@@ -352,6 +355,98 @@ static int instance_count(const model_config *c) {
   for (size_t i = 0; i < c->n_instance_groups; i++)
     n += c->instance_groups[i].count;
   return n > 0 ? n : 1;
+}
+
+/* ---- warmup ------------------------------------------------------------------ */
+
+/* Fills n bytes of a warmup input: zeros, random values, or the contents of
+ * the model's warmup/<file> (repeated for the batch). */
+static int warmup_data(const model *m, const warmup_input *wi, const model_warmup *w, arena *a,
+                       size_t bytes, void **out, err *e) {
+  unsigned char *p = arena_calloc(a, bytes ? bytes : 1, 1);
+  if (!p) return err_set(e, -ENOMEM, "out of memory");
+  *out = p;
+  if (wi->source == WARMUP_RANDOM && wi->dtype != INFERD_TYPE_BYTES) {
+    /* random values in [0, 1) for floats, random bytes otherwise */
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    size_t es = dtype_size(wi->dtype);
+    for (size_t i = 0; i + es <= bytes; i += es) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      if (wi->dtype == INFERD_TYPE_FP32) {
+        float f = (float)(x >> 40) / (float)(1u << 24);
+        memcpy(p + i, &f, 4);
+      } else if (wi->dtype == INFERD_TYPE_FP64) {
+        double d = (double)(x >> 11) / 9007199254740992.0;
+        memcpy(p + i, &d, 8);
+      } else {
+        memcpy(p + i, &x, es);
+      }
+    }
+  } else if (wi->source == WARMUP_FILE) {
+    char dir[PATH_MAX], path[PATH_MAX];
+    if (!join(dir, m->dir, "warmup") || !join(path, dir, wi->input_data_file))
+      return err_set(e, -ENAMETOOLONG, "warmup file path is too long");
+    size_t len;
+    char *data = read_file(path, bytes, &len, e);
+    if (!data) return e->code;
+    size_t per = bytes / (w->batch_size ? w->batch_size : 1);
+    if (len != per) {
+      free(data);
+      return err_set(e, -EINVAL, "warmup file %s has %zu bytes, the input needs %zu", path, len,
+                     per);
+    }
+    for (size_t off = 0; off + per <= bytes; off += per)
+      memcpy(p + off, data, per);
+    free(data);
+  }
+  return 0;
+}
+
+/* Runs the configuration's warmup samples (count times each) before the
+ * version is ready, so that its first requests do not pay for first-time
+ * work (plans, caches). */
+static int warmup(model_version *mv, err *e) {
+  const model_config *c = mv->model->config;
+  for (size_t w = 0; w < c->n_warmups; w++) {
+    const model_warmup *wu = &c->warmups[w];
+    arena *a = arena_create(1 << 16);
+    if (!a) return err_set(e, -ENOMEM, "out of memory");
+    infer_request req = {.arena = a, .model_name = mv->model->name, .model_version = mv->version};
+    req.inputs = arena_calloc(a, wu->n_inputs + 1, sizeof *req.inputs);
+    int rc = req.inputs ? 0 : err_set(e, -ENOMEM, "out of memory");
+    uint32_t batch = wu->batch_size ? wu->batch_size : 1;
+    for (size_t i = 0; rc == 0 && i < wu->n_inputs; i++) {
+      const warmup_input *wi = &wu->inputs[i];
+      inferd_tensor *t = &req.inputs[req.n_inputs++].t;
+      t->name = wi->name;
+      t->dtype = wi->dtype;
+      if (c->max_batch_size > 0) t->shape[t->ndim++] = batch;
+      for (int d = 0; d < wi->ndim && t->ndim < INFERD_MAX_DIMS; d++)
+        t->shape[t->ndim++] = wi->dims[d];
+      int64_t count = shape_elements(t->shape, t->ndim);
+      if (count < 0) {
+        rc = err_set(e, -EINVAL, "warmup input '%s' has a bad shape", wi->name);
+        break;
+      }
+      /* BYTES: empty strings, each a 4-byte zero length */
+      size_t bytes = (size_t)count * (wi->dtype == INFERD_TYPE_BYTES ? 4 : dtype_size(wi->dtype));
+      t->byte_size = bytes;
+      rc = warmup_data(mv->model, wi, wu, a, bytes, &t->data, e);
+    }
+    if (rc == 0) rc = validate_request(c, &req, e);
+    for (uint32_t k = 0; rc == 0 && k < (wu->count ? wu->count : 1); k++) {
+      infer_response res;
+      rc = sched_run_now(mv, &req, &res, e);
+    }
+    arena_destroy(a);
+    if (rc < 0) {
+      err_prefix(e, "warmup '%s': ", wu->name ? wu->name : "");
+      return rc;
+    }
+  }
+  return 0;
 }
 
 /* Loads one version: the backend's model, the configuration completed from
@@ -396,9 +491,10 @@ static int version_load(repo *r, model *m, model_version *mv, const inferd_backe
   mv->instances = calloc((size_t)n, sizeof *mv->instances);
   if (!mv->instances) return err_set(e, -ENOMEM, "out of memory");
   for (int i = 0; i < n; i++) {
-    pthread_mutex_init(&mv->instances[i].lock, NULL);
     mv->instances[i].index = i;
+    mv->instances[i].scratch = arena_create(1 << 16);
     mv->n_instances = i + 1;
+    if (!mv->instances[i].scratch) return err_set(e, -ENOMEM, "out of memory");
     msg[0] = 0;
     rc = b->instance_create(mv->backend_model, i, &mv->instances[i].state, msg, sizeof msg);
     if (rc < 0) return err_set(e, rc, "instance %d: %s", i, msg[0] ? msg : "could not be created");
@@ -406,6 +502,10 @@ static int version_load(repo *r, model *m, model_version *mv, const inferd_backe
   rc = load_labels(mv, m, e);
   if (rc < 0) return rc;
   if (stats_init(&mv->stats, c->max_batch_size) < 0) return err_set(e, -ENOMEM, "out of memory");
+  rc = sched_model_start(mv, e);
+  if (rc < 0) return rc;
+  rc = warmup(mv, e);
+  if (rc < 0) return rc;
   mv->memory_bytes = b->model_memory ? b->model_memory(mv->backend_model) : 0;
   return 0;
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/err.h"
 #include "core/model_config.h"
 #include "inferd/backend.h"
@@ -35,10 +36,16 @@ const char *model_state_name(model_state s);
 
 typedef struct model model;
 
+typedef struct sched_model sched_model;
+
+/* A model instance: the backend's state, run by one thread at a time (its
+ * own worker thread, or a network thread taking the fast path). */
 typedef struct instance {
-  pthread_mutex_t lock; /* held while the instance executes */
-  void *state;          /* the backend's */
+  void *state; /* the backend's */
   int index;
+  atomic_bool busy;        /* taken for an execution */
+  arena *scratch;          /* batch memory of the one executing it */
+  atomic_uint_fast64_t busy_ns; /* time spent executing, for utilisation */
 } instance;
 
 typedef struct model_version {
@@ -53,7 +60,7 @@ typedef struct model_version {
   inferd_model_desc desc;
   int n_instances;
   instance *instances;
-  atomic_uint next_instance;
+  sched_model *sched; /* queues and worker threads (sched/sched.h) */
   size_t memory_bytes;
 
   /* labels[i]: lines of output i's label_filename (NULL when it has none) */

@@ -99,6 +99,12 @@ static const struct {
                         &grpc__health__v1__health_check_request__descriptor},
 };
 
+/* An inference call of an RPC, in the call's own arena. */
+typedef struct pending {
+  struct pending *next, *prev;
+  infer_call *call;
+} pending;
+
 /* One RPC: an HTTP/2 stream and what its messages are. */
 typedef struct rpc {
   h2_stream *stream;
@@ -106,13 +112,15 @@ typedef struct rpc {
   method m;
   grpc_reader reader;
   bool gzip;
-  uint64_t deadline_ns; /* 0: none */
-  int messages;         /* taken from the reader */
-  int in_flight;        /* inference calls running */
-  bool client_done;     /* END_STREAM */
+  uint64_t deadline_ns;  /* 0: none */
+  int messages;          /* taken from the reader */
+  int in_flight;         /* inference calls running */
+  struct pending *calls; /* ... which, for cancelling them */
+  bool client_done;      /* END_STREAM */
   bool headers_sent;
   bool finished; /* the final status is out */
   bool closed;   /* the stream is gone */
+  bool busy;     /* inside a completion: not to be freed under it */
 } rpc;
 
 static const h2_header grpc_content = {"content-type", "application/grpc"};
@@ -120,7 +128,7 @@ static const h2_header grpc_content = {"content-type", "application/grpc"};
 /* ---- the end of an RPC ---------------------------------------------------------- */
 
 static void rpc_maybe_free(rpc *r) {
-  if (!r->closed || r->in_flight) return;
+  if (!r->closed || r->in_flight || r->busy) return;
   grpc_reader_free(&r->reader);
   h2_stream *s = r->stream;
   free(r);
@@ -194,9 +202,34 @@ typedef struct infer_rpc {
 
 static void end_call(void *arg) { infer_call_end(arg); }
 
+static void track(rpc *r, infer_call *c) {
+  pending *p = arena_calloc(c->arena, 1, sizeof *p);
+  if (!p) return; /* not cancellable; it still runs and answers */
+  p->call = c;
+  p->next = r->calls;
+  if (r->calls) r->calls->prev = p;
+  r->calls = p;
+}
+
+static void untrack(rpc *r, infer_call *c) {
+  for (pending *p = r->calls; p; p = p->next) {
+    if (p->call != c) continue;
+    if (p->prev)
+      p->prev->next = p->next;
+    else
+      r->calls = p->next;
+    if (p->next) p->next->prev = p->prev;
+    return;
+  }
+}
+
+/* A call's answer, on the network thread. Sending can close the stream
+ * (and run on_close) before this returns, hence busy. */
 static void infer_answered(infer_call *c) {
   rpc *r = c->user;
+  r->busy = true;
   r->in_flight--;
+  untrack(r, c);
   bool stream = r->m == M_MODEL_STREAM_INFER;
   err e = {0};
   int rc = c->status;
@@ -230,6 +263,7 @@ static void infer_answered(infer_call *c) {
     infer_call_end(c);
   }
   if (stream && r->client_done && !r->in_flight) finish(r, GRPC_OK, NULL);
+  r->busy = false;
   rpc_maybe_free(r);
 }
 
@@ -254,7 +288,7 @@ static int copy_metadata(rpc *r, infer_request *req) {
 }
 
 static void start_infer(rpc *r, const uint8_t *msg, size_t len, bool compressed) {
-  infer_call *c = infer_call_new(r->s);
+  infer_call *c = infer_call_new(r->s, h2_stream_loop(r->stream));
   if (!c) {
     fail(r, -ENOMEM, "out of memory");
     return;
@@ -262,6 +296,7 @@ static void start_infer(rpc *r, const uint8_t *msg, size_t len, bool compressed)
   c->done = infer_answered;
   c->user = r;
   r->in_flight++;
+  track(r, c);
   err *e = &c->err;
   int rc = 0;
   if (compressed) rc = grpc_gunzip(c->arena, msg, len, r->reader.max_message, &msg, &len, e);
@@ -853,6 +888,8 @@ static void on_close(h2_stream *s, void *ctx) {
   rpc *r = h2_stream_user(s);
   if (!r) return;
   r->closed = true;
+  for (pending *p = r->calls; p; p = p->next)
+    infer_call_cancel(p->call);
   rpc_maybe_free(r);
 }
 

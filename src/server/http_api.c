@@ -256,6 +256,7 @@ static void model_stats_endpoint(http_request *req, model_version *mv, bool one_
 /* ---- inference ------------------------------------------------------------------- */
 
 static void infer_release(http_request *http, void *arg) { infer_call_end(arg); }
+static void infer_cancel(http_request *http, void *arg) { infer_call_cancel(arg); }
 
 /* After the model ran: encode and answer. */
 static void infer_done(infer_call *c) {
@@ -333,12 +334,13 @@ static void infer(http_request *http, server *s, const char *name, int64_t versi
     http_respond(http);
     return;
   }
-  infer_call *c = infer_call_new(s);
+  infer_call *c = infer_call_new(s, http->loop);
   if (!c) {
     respond_error(http, -ENOMEM, "out of memory");
     return;
   }
   http->on_done = infer_release;
+  http->on_cancel = infer_cancel;
   http->done_arg = c;
   c->done = infer_done;
   c->user = http;

@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/validate.h"
 #include "server/classify.h"
 #include "server/server.h"
-#include "server/validate.h"
 
 #define ARENA_FIRST (64 << 10)
 #define ARENA_POOL  16
@@ -36,7 +36,7 @@ void infer_thread_exit(void) {
     arena_destroy(arena_pool[--arena_pool_n]);
 }
 
-infer_call *infer_call_new(server *s) {
+infer_call *infer_call_new(server *s, loop *l) {
   uint64_t now = clock_ns();
   arena *a = infer_arena_take();
   infer_call *c = a ? arena_calloc(a, 1, sizeof *c) : NULL;
@@ -45,6 +45,7 @@ infer_call *infer_call_new(server *s) {
     return NULL;
   }
   c->s = s;
+  c->loop = l;
   c->arena = a;
   c->received_ns = now;
   c->req.arena = a;
@@ -73,9 +74,13 @@ void infer_call_end(infer_call *c) {
   infer_arena_give(c->arena);
 }
 
-/* After the model ran: post-processing, statistics, the front door. */
-static void job_done(sched_job *job) {
-  infer_call *c = job->user;
+void infer_call_cancel(infer_call *c) { sched_cancel(&c->job); }
+
+/* After the model ran, on the call's network thread: post-processing,
+ * statistics, the front door. */
+static void finish(void *arg) {
+  infer_call *c = arg;
+  sched_job *job = &c->job;
   c->status = job->status;
   if (c->status == 0) {
     c->status = classify_outputs(c->mv, &c->req, &job->res, &c->err);
@@ -93,8 +98,49 @@ static void job_done(sched_job *job) {
   c->done(c);
 }
 
+/* A request that ran on a worker thread goes back to its network thread. */
+static void job_done(sched_job *job) {
+  infer_call *c = job->user;
+  if (!job->async) {
+    finish(c);
+    return;
+  }
+  c->back.fn = finish;
+  c->back.arg = c;
+  c->back.owned = false;
+  loop_post_call(c->loop, &c->back);
+}
+
+/* The scheduling parameters of a request: `priority` (0: the model's
+ * default level) and `timeout` in microseconds; sequence batching is not
+ * supported, so its parameters are refused rather than ignored. */
+static int schedule_params(infer_call *c) {
+  const param_list *p = &c->req.params;
+  int64_t v;
+  const param *pr = param_find(p, "priority");
+  if (pr) {
+    if (!param_int(pr, &v) || v < 0)
+      return err_set(&c->err, -EINVAL, "parameter 'priority' must be a whole number >= 0");
+    c->job.priority = (uint64_t)v;
+  }
+  const param *to = param_find(p, "timeout");
+  if (to) {
+    if (!param_int(to, &v) || v < 0)
+      return err_set(&c->err, -EINVAL,
+                     "parameter 'timeout' must be a whole number of microseconds >= 0");
+    c->job.timeout_us = (uint64_t)v;
+  }
+  static const char *const sequence[] = {"sequence_id", "sequence_start", "sequence_end"};
+  for (size_t i = 0; i < 3; i++)
+    if (param_find(p, sequence[i]))
+      return err_set(&c->err, -EINVAL, "parameter '%s': model '%s' does not use sequence batching",
+                     sequence[i], c->mv->model->name);
+  return 0;
+}
+
 void infer_call_run(infer_call *c) {
   c->status = validate_request(c->mv->model->config, &c->req, &c->err);
+  if (c->status == 0) c->status = schedule_params(c);
   if (c->status == 0 && c->deadline_ns && clock_ns() > c->deadline_ns)
     c->status = err_set(&c->err, -ETIMEDOUT, "the deadline passed before the request ran");
   if (c->status < 0) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "sched/sched.h"
 #include "server/server.h"
 
 typedef struct metric {
@@ -28,7 +29,10 @@ enum {
   M_OUTPUT_US,
   M_IN_FLIGHT,
   M_MEMORY,
+  M_QUEUE_SIZE,
+  M_INSTANCE_BUSY,
   M_DURATION,
+  M_BATCH,
   M_N
 };
 
@@ -53,8 +57,14 @@ static const metric metrics[M_N] = {
     [M_IN_FLIGHT] = {"inferd_inference_requests_in_flight", "gauge",
                      "Inference requests being handled now"},
     [M_MEMORY] = {"inferd_model_memory_bytes", "gauge", "Memory held by the loaded model version"},
+    [M_QUEUE_SIZE] = {"inferd_inference_queue_size", "gauge",
+                      "Requests waiting in the model's queue"},
+    [M_INSTANCE_BUSY] = {"inferd_instance_busy_seconds_total", "counter",
+                         "Time each instance spent executing (utilisation: its rate)"},
     [M_DURATION] = {"inferd_inference_request_duration_seconds", "histogram",
                     "End-to-end duration of successful inference requests"},
+    [M_BATCH] = {"inferd_inference_batch_size", "histogram",
+                 "Requests (batch rows) per backend execution"},
 };
 
 /* Label values escape backslash, double quote and newline. */
@@ -111,6 +121,48 @@ static void put_histogram(buf *b, const model_version *mv) {
   buf_putc(b, '\n');
 }
 
+/* Executions by batch size, as a histogram over powers of two. */
+static void put_batch_histogram(buf *b, const model_version *mv) {
+  const model_stats *s = &mv->stats;
+  uint64_t cumulative = 0, rows = 0;
+  int top = s->max_batch > 0 ? s->max_batch : 1;
+  for (int le = 1;; le *= 2) {
+    for (int k = le / 2 + 1; k <= le && k <= top; k++) {
+      uint64_t n = stat_load(&s->batch[s->max_batch > 0 ? k : 0].compute_infer.count);
+      cumulative += n;
+      rows += n * (uint64_t)k;
+    }
+    buf_puts(b, "inferd_inference_batch_size_bucket");
+    put_labels(b, mv);
+    buf_printf(b, ",le=\"%d\"} ", le);
+    buf_put_u64(b, cumulative);
+    buf_putc(b, '\n');
+    if (le >= top) break;
+  }
+  buf_puts(b, "inferd_inference_batch_size_bucket");
+  put_labels(b, mv);
+  buf_puts(b, ",le=\"+Inf\"} ");
+  buf_put_u64(b, cumulative);
+  buf_puts(b, "\ninferd_inference_batch_size_sum");
+  put_labels(b, mv);
+  buf_puts(b, "} ");
+  buf_put_u64(b, rows);
+  buf_puts(b, "\ninferd_inference_batch_size_count");
+  put_labels(b, mv);
+  buf_puts(b, "} ");
+  buf_put_u64(b, cumulative);
+  buf_putc(b, '\n');
+}
+
+static void put_instances(buf *b, const model_version *mv) {
+  for (int i = 0; i < mv->n_instances; i++) {
+    buf_puts(b, "inferd_instance_busy_seconds_total");
+    put_labels(b, mv);
+    buf_printf(b, ",instance=\"%d\"} %.6f\n", i,
+               (double)stat_load(&mv->instances[i].busy_ns) / 1e9);
+  }
+}
+
 static void put_version(buf *b, int m, const model_version *mv) {
   const model_stats *s = &mv->stats;
   switch (m) {
@@ -129,7 +181,10 @@ static void put_version(buf *b, int m, const model_version *mv) {
     break;
   }
   case M_MEMORY: put_sample(b, m, mv, mv->memory_bytes); break;
+  case M_QUEUE_SIZE: put_sample(b, m, mv, sched_queued(mv)); break;
+  case M_INSTANCE_BUSY: put_instances(b, mv); break;
   case M_DURATION: put_histogram(b, mv); break;
+  case M_BATCH: put_batch_histogram(b, mv); break;
   }
 }
 

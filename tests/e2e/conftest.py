@@ -25,7 +25,7 @@ BACKENDS = os.path.join(BUILD, "backends")
 EXAMPLES = os.path.join(ROOT, "examples", "models")
 TEST_MODELS = os.path.join(ROOT, "tests", "models")
 # Sanitizer builds run several times slower.
-SLOW = 4 if "asan" in os.path.basename(BUILD) else 1
+SLOW = 4 if "san" in os.path.basename(BUILD) else 1
 
 
 def free_port():

@@ -1,7 +1,7 @@
-/* server/validate.h: pre-process validation: a decoded request checked
+/* core/validate.h: pre-process validation: a decoded request checked
  * against the model's configuration before any backend sees it. */
-#ifndef INFERD_SERVER_VALIDATE_H
-#define INFERD_SERVER_VALIDATE_H
+#ifndef INFERD_CORE_VALIDATE_H
+#define INFERD_CORE_VALIDATE_H
 
 #include "core/err.h"
 #include "core/model_config.h"

@@ -1,4 +1,4 @@
-/* Unit tests for server/validate: requests checked against a model
+/* Unit tests for core/validate: requests checked against a model
  * configuration, and the messages that name what is wrong. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "core/model_config.h"
-#include "server/validate.h"
+#include "core/validate.h"
 
 static const char config_text[] = "name: \"m\"\n"
                                   "backend: \"onnx\"\n"

@@ -1,5 +1,5 @@
-/* server/validate.c: checks a request against the model configuration. */
-#include "server/validate.h"
+/* core/validate.c: checks a request against the model configuration. */
+#include "core/validate.h"
 
 #include <stdio.h>
 #include <string.h>
