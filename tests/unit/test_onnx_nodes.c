@@ -1,10 +1,19 @@
-/* Conformance tests of the ONNX backend: the ONNX backend node tests
- * (/usr/share/libonnx-testdata/data/node/test_* from Debian's
+/* Conformance of the ONNX backend: every ONNX backend node test
+ * (/usr/share/libonnx-testdata/data/node/test_*, from Debian's
  * libonnx-testdata: model.onnx plus test_data_set_N/{input,output}_K.pb)
- * for every operator the backend implements, and the models made by torch
- * in tests/data/onnx (make_models.py), all run through the backend table
- * (model_load, instance_create, execute) and compared with the expected
- * outputs. */
+ * and the models made by torch in tests/data/onnx (make_models.py), all
+ * run through the backend table (model_load, instance_create, execute)
+ * and compared with the expected outputs.
+ *
+ * Every node test case is run, implemented or not; a case passes when its
+ * model loads and every data set's outputs match. node_tests fails when
+ *   - fewer than CONFORMANCE_MIN of the cases pass;
+ *   - a case fails whose operators the registry all has (the backend
+ *     claims them), unless the exclusion table below says why;
+ *   - an excluded case passes, or names no case (the table must stay true).
+ * support_doc writes docs/ONNX_SUPPORT.md from the registry and this run
+ * when ONNX_SUPPORT_DOC names a file, and otherwise fails when the
+ * committed docs/ONNX_SUPPORT.md differs from what it would write. */
 #include <dirent.h>
 #include <math.h>
 #include <setjmp.h>
@@ -25,28 +34,52 @@
 #include "onnx/onnx.pb-c.h"
 
 #define NODE_DIR "/usr/share/libonnx-testdata/data/node"
-#define RTOL     1e-5
-#define ATOL     1e-5
+#define DOC_PATH TEST_DATA_DIR "/../../docs/ONNX_SUPPORT.md"
+#define REGEN    "ONNX_SUPPORT_DOC=docs/ONNX_SUPPORT.md build/test_onnx_nodes"
 
-/* Cases whose operators are implemented but that use what the backend
- * deliberately does not support. Each says why. */
+/* The share of node test cases that must pass. */
+#define CONFORMANCE_MIN 0.75
+
+/* Float tolerance: ONNX's own backend test runner compares with
+ * numpy.testing.assert_allclose(rtol=1e-3, atol=1e-7); an element also
+ * matches within 1e-5 + 1e-4 |expected|, which is what float32 rounding of
+ * a computed zero (sin(pi), x - x) needs. */
+#define ONNX_RTOL 1e-3
+#define ONNX_ATOL 1e-7
+#define RTOL      1e-4
+#define ATOL      1e-5
+
+/* Cases whose operators are all implemented but that fail for a reason
+ * the backend accepts. Each says why; keep it short and true (a case here
+ * that passes fails the test). */
 static const struct {
   const char *name;
   const char *why;
 } excluded[] = {
     {"test_cast_FLOAT_to_STRING", "string tensors are not supported"},
     {"test_cast_STRING_to_FLOAT", "string tensors are not supported"},
+    {"test_castlike_FLOAT_to_STRING", "string tensors are not supported"},
+    {"test_castlike_STRING_to_FLOAT", "string tensors are not supported"},
     {"test_castlike_FLOAT_to_STRING_expanded", "string tensors are not supported"},
     {"test_castlike_STRING_to_FLOAT_expanded", "string tensors are not supported"},
     {"test_cast_FLOAT_to_BFLOAT16",
      "ONNX 1.12's expected data truncates; the spec and ONNX Runtime round to nearest even"},
+    {"test_castlike_FLOAT_to_BFLOAT16",
+     "the data's 'like' input is [1] where the model declares [3,4]"},
+    {"test_castlike_BFLOAT16_to_FLOAT",
+     "the data's 'like' input is [1] where the model declares [3,4]"},
     {"test_castlike_FLOAT_to_BFLOAT16_expanded",
      "the data's 'like' input is [1] where the model declares [3,4]"},
     {"test_castlike_BFLOAT16_to_FLOAT_expanded",
      "the data's 'like' input is [1] where the model declares [3,4]"},
     {"test_identity_opt", "optional types are not supported"},
     {"test_identity_sequence", "sequence types are not supported"},
+    {"test_training_dropout", "training-mode Dropout is random; inference refuses it"},
+    {"test_training_dropout_default", "training-mode Dropout is random; inference refuses it"},
+    {"test_training_dropout_default_mask", "training-mode Dropout is random; inference refuses it"},
+    {"test_training_dropout_mask", "training-mode Dropout is random; inference refuses it"},
 };
+#define N_EXCLUDED (sizeof excluded / sizeof excluded[0])
 
 /* ---- files -------------------------------------------------------------- */
 
@@ -66,7 +99,7 @@ static void *read_all(const char *path, size_t *len) {
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   fseek(f, 0, SEEK_SET);
-  void *buf = malloc(n > 0 ? (size_t)n : 1);
+  void *buf = malloc(n > 0 ? (size_t)n + 1 : 1);
   if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
     free(buf);
     buf = NULL;
@@ -80,6 +113,7 @@ static void *read_all(const char *path, size_t *len) {
 static bool read_tensor(const char *path, onnx_tensor *t, char **name) {
   size_t len;
   void *bytes = read_all(path, &len);
+  *name = NULL;
   if (!bytes) return false;
   Onnx__TensorProto *tp = onnx__tensor_proto__unpack(NULL, len, bytes);
   free(bytes);
@@ -110,10 +144,12 @@ static void *bump_alloc(inferd_exec *x, size_t bytes) {
   return p;
 }
 
-static bool close_enough(double got, double want) {
+static bool close_enough(double got, double want, bool half) {
   if (isnan(want)) return isnan(got);
   if (isinf(want)) return got == want;
-  return fabs(got - want) <= ATOL + RTOL * fabs(want);
+  double diff = fabs(got - want);
+  if (diff <= ONNX_ATOL + ONNX_RTOL * fabs(want)) return true;
+  return !half && diff <= ATOL + RTOL * fabs(want);
 }
 
 static double element(const void *data, inferd_dtype t, int64_t i) {
@@ -127,7 +163,8 @@ static double element(const void *data, inferd_dtype t, int64_t i) {
 }
 
 /* Compares an output with the expected tensor; a message in why when they
- * differ. */
+ * differ. Floats within the tolerance (16-bit ones within ONNX's alone),
+ * everything else bit for bit. */
 static bool same(const inferd_tensor *got, const onnx_tensor *want, char *why, size_t size) {
   char a[96], b[96];
   shape_format(a, sizeof a, got->shape, got->ndim);
@@ -143,22 +180,20 @@ static bool same(const inferd_tensor *got, const onnx_tensor *want, char *why, s
              bytes);
     return false;
   }
-  bool floating = want->dtype == INFERD_TYPE_FP32 || want->dtype == INFERD_TYPE_FP64 ||
-                  want->dtype == INFERD_TYPE_FP16 || want->dtype == INFERD_TYPE_BF16;
+  bool half = want->dtype == INFERD_TYPE_FP16 || want->dtype == INFERD_TYPE_BF16;
+  bool floating = half || want->dtype == INFERD_TYPE_FP32 || want->dtype == INFERD_TYPE_FP64;
+  size_t es = dtype_size(want->dtype);
   for (int64_t i = 0; i < want->count; i++) {
     if (floating) {
       double g = element(got->data, want->dtype, i), w = element(want->data, want->dtype, i);
-      if (!close_enough(g, w)) {
+      if (!close_enough(g, w, half)) {
         snprintf(why, size, "output '%s'[%lld] = %.9g; expected %.9g", got->name, (long long)i, g,
                  w);
         return false;
       }
-    } else {
-      size_t es = dtype_size(want->dtype);
-      if (memcmp((const char *)got->data + i * es, (const char *)want->data + i * es, es) != 0) {
-        snprintf(why, size, "output '%s' differs at element %lld", got->name, (long long)i);
-        return false;
-      }
+    } else if (memcmp((const char *)got->data + i * es, (const char *)want->data + i * es, es)) {
+      snprintf(why, size, "output '%s' differs at element %lld", got->name, (long long)i);
+      return false;
     }
   }
   return true;
@@ -192,31 +227,34 @@ static void unload(loaded *l) {
   if (l->model) b->model_unload(l->model);
 }
 
+#define MAX_IO   16
+#define EXEC_MEM (16u << 20)
+
 /* Runs one test_data_set folder on a loaded model. */
-static bool run_set(loaded *l, const char *set, char *why, size_t size) {
-  inferd_tensor in[16] = {{0}}, out[16] = {{0}};
-  onnx_tensor ins[16], want[16];
-  char *names[32] = {0};
+static bool run_set(loaded *l, const char *set, unsigned char *mem, char *why, size_t size) {
+  inferd_tensor in[MAX_IO] = {{0}}, out[MAX_IO] = {{0}};
+  onnx_tensor ins[MAX_IO], want[MAX_IO];
+  char *names[2 * MAX_IO] = {0};
   size_t n_in = 0, n_want = 0;
   bool ok = true;
   char path[1024];
-  for (; n_in < 16; n_in++) {
+  for (; n_in < MAX_IO; n_in++) {
     fmt(path, sizeof path, "%s/input_%zu.pb", set, n_in);
     struct stat st;
     if (stat(path, &st) != 0) break;
     if (!read_tensor(path, &ins[n_in], &names[n_in])) {
-      fmt(why, size, "cannot read %.500s", path);
+      snprintf(why, size, "cannot read %.500s", path);
       ok = false;
       n_in++;
       goto done;
     }
   }
-  for (; n_want < 16; n_want++) {
+  for (; n_want < MAX_IO; n_want++) {
     fmt(path, sizeof path, "%s/output_%zu.pb", set, n_want);
     struct stat st;
     if (stat(path, &st) != 0) break;
-    if (!read_tensor(path, &want[n_want], &names[16 + n_want])) {
-      fmt(why, size, "cannot read %.500s", path);
+    if (!read_tensor(path, &want[n_want], &names[MAX_IO + n_want])) {
+      snprintf(why, size, "cannot read %.500s", path);
       ok = false;
       n_want++;
       goto done;
@@ -245,7 +283,6 @@ static bool run_set(loaded *l, const char *set, char *why, size_t size) {
   }
   for (size_t j = 0; j < n_want; j++)
     out[j] = (inferd_tensor){.name = l->out[j].name, .dtype = l->out[j].dtype};
-  static unsigned char mem[1 << 22] __attribute__((aligned(64)));
   char errbuf[512] = "";
   test_exec t = {.x = {.n_inputs = n_in,
                        .inputs = in,
@@ -255,7 +292,7 @@ static bool run_set(loaded *l, const char *set, char *why, size_t size) {
                        .error = errbuf,
                        .error_size = sizeof errbuf},
                  .mem = mem,
-                 .cap = sizeof mem};
+                 .cap = EXEC_MEM};
   int rc = onnx_backend()->execute(l->instance, &t.x);
   if (rc) {
     snprintf(why, size, "execute: %s", errbuf);
@@ -269,13 +306,14 @@ done:
     free(ins[k].data);
   for (size_t j = 0; j < n_want; j++)
     free(want[j].data);
-  for (int i = 0; i < 32; i++)
+  for (int i = 0; i < 2 * MAX_IO; i++)
     free(names[i]);
   return ok;
 }
 
-/* Runs a test folder: every test_data_set_N in it. */
-static bool run_case(const char *dir, char *why, size_t size) {
+/* Runs a test folder: loads its model once and runs every
+ * test_data_set_N in it. */
+static bool run_case(const char *dir, unsigned char *mem, char *why, size_t size) {
   char path[1024];
   fmt(path, sizeof path, "%s/model.onnx", dir);
   loaded l;
@@ -291,69 +329,119 @@ static bool run_case(const char *dir, char *why, size_t size) {
       }
       break;
     }
-    ok = run_set(&l, path, why, size);
+    ok = run_set(&l, path, mem, why, size);
   }
   unload(&l);
   return ok;
 }
 
-/* Whether every node of the model is of an operator the registry has (at
- * any version: an unsupported version then fails the case, visibly). The
- * op types seen go to ops (comma separated). */
-static bool implemented(const char *dir, char *ops, size_t size) {
+/* ---- the node test run -------------------------------------------------- */
+
+enum { PASS, FAIL, UNSUPPORTED };
+
+typedef struct case_result {
+  char name[256];
+  char ops[1024]; /* ",A,B": the distinct operators of the graph, "domain.Op" outside ai.onnx */
+  bool claimed;   /* the registry has every one of them */
+  int excluded;   /* index + 1 into excluded[], or 0 */
+  int status;
+  char why[600];
+} case_result;
+
+/* One operator seen in the cases. */
+typedef struct op_stat {
+  char name[96];
+  int cases, passed;
+  bool implemented;
+} op_stat;
+
+typedef struct run_state {
+  bool done;
+  int n;
+  case_result *cases;
+  int n_ops;
+  op_stat ops[512];
+  int passed, failed_claimed;
+  double seconds;
+} run_state;
+
+static run_state run;
+
+/* Lists the distinct operators of the model in dir into c->ops and says
+ * whether the registry has each (at any version: an unsupported version
+ * then fails the case, visibly). */
+static void read_ops(const char *dir, case_result *c) {
   char path[1024];
   fmt(path, sizeof path, "%s/model.onnx", dir);
   size_t len;
   void *bytes = read_all(path, &len);
-  if (!bytes) return false;
-  Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, bytes);
+  Onnx__ModelProto *mp = bytes ? onnx__model_proto__unpack(NULL, len, bytes) : NULL;
   free(bytes);
-  if (!mp) return false;
-  bool all = mp->graph != NULL;
-  ops[0] = 0;
-  for (size_t i = 0; all && i < mp->graph->n_node; i++) {
+  c->ops[0] = 0;
+  c->claimed = mp && mp->graph;
+  for (size_t i = 0; mp && mp->graph && i < mp->graph->n_node; i++) {
     const Onnx__NodeProto *n = mp->graph->node[i];
-    all = onnx_registry_has(n->domain ? n->domain : "", n->op_type);
-    if (strlen(ops) + strlen(n->op_type) + 2 < size) {
-      strcat(ops, ",");
-      strcat(ops, n->op_type);
+    const char *dom = n->domain && strcmp(n->domain, "ai.onnx") != 0 ? n->domain : "";
+    char op[128], key[130];
+    snprintf(op, sizeof op, "%s%s%s", dom, *dom ? "." : "", n->op_type);
+    snprintf(key, sizeof key, ",%s,", op);
+    size_t l = strlen(c->ops);
+    c->ops[l] = ',';
+    c->ops[l + 1] = 0;
+    bool seen = strstr(c->ops, key) != NULL;
+    c->ops[l] = 0;
+    if (!seen) {
+      assert_true(strlen(c->ops) + strlen(op) + 2 < sizeof c->ops); /* room for every name */
+      strcat(c->ops, ",");
+      strcat(c->ops, op);
     }
+    c->claimed &= onnx_registry_has(dom, n->op_type);
   }
-  onnx__model_proto__free_unpacked(mp, NULL);
-  return all;
+  if (mp) onnx__model_proto__free_unpacked(mp, NULL);
+}
+
+static op_stat *op_find(const char *name) {
+  for (int i = 0; i < run.n_ops; i++)
+    if (strcmp(run.ops[i].name, name) == 0) return &run.ops[i];
+  assert_true(run.n_ops < (int)(sizeof run.ops / sizeof run.ops[0]));
+  op_stat *s = &run.ops[run.n_ops++];
+  snprintf(s->name, sizeof s->name, "%s", name);
+  return s;
+}
+
+/* Counts case c for each of its operators. */
+static void tally(const case_result *c) {
+  char ops[1024];
+  snprintf(ops, sizeof ops, "%s", c->ops + (c->ops[0] == ','));
+  for (char *save = NULL, *op = strtok_r(ops, ",", &save); op; op = strtok_r(NULL, ",", &save)) {
+    op_stat *s = op_find(op);
+    s->cases++;
+    s->passed += c->status == PASS;
+    const char *dot = strrchr(op, '.');
+    char dom[96] = "";
+    if (dot) snprintf(dom, sizeof dom, "%.*s", (int)(dot - op), op);
+    s->implemented = onnx_registry_has(dom, dot ? dot + 1 : op);
+  }
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b) {
   return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-/* ---- tests -------------------------------------------------------------- */
-
-/* The operator names of the registry, each with the passing cases that use
- * it. */
-typedef struct op_tally {
-  int n;
-  const char *names[512];
-  int passes[512];
-} op_tally;
-
-static void tally_op(const onnx_op *op, int since, void *arg) {
-  op_tally *t = arg;
-  for (int k = 0; k < t->n; k++)
-    if (strcmp(t->names[k], op->name) == 0) return;
-  if (t->n < 512) t->names[t->n++] = op->name;
+static int by_op(const void *a, const void *b) {
+  return strcmp(((const op_stat *)a)->name, ((const op_stat *)b)->name);
 }
 
-/* Credits every operator named in ops (",A,B,...") with a pass. */
-static void credit(op_tally *t, const char *ops) {
-  for (int k = 0; k < t->n; k++) {
-    size_t len = strlen(t->names[k]);
-    for (const char *p = strstr(ops, t->names[k]); p; p = strstr(p + 1, t->names[k]))
-      if (p[-1] == ',' && (p[len] == ',' || p[len] == 0)) {
-        t->passes[k]++;
-        break;
-      }
-  }
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *status_word(const case_result *c) {
+  if (c->status == PASS) return c->excluded ? "PASS*" : "PASS";
+  if (c->excluded) return "EXCL";
+  return c->claimed ? "FAIL" : "UNSUP";
 }
 
 static void node_tests(void **state) {
@@ -363,64 +451,308 @@ static void node_tests(void **state) {
     print_message("%s is absent (install libonnx-testdata): skipped\n", NODE_DIR);
     skip();
   }
-  static op_tally tally;
-  memset(&tally, 0, sizeof tally);
-  onnx_registry_each(tally_op, &tally);
-  int selected = 0, passed = 0, skipped = 0;
-  char failures[16384] = "";
+  run.cases = calloc((size_t)n + 1, sizeof *run.cases);
+  unsigned char *mem = aligned_alloc(64, EXEC_MEM);
+  assert_non_null(run.cases);
+  assert_non_null(mem);
+  double t0 = now_s();
   for (int i = 0; i < n; i++) {
     const char *name = list[i]->d_name;
-    char dir[1024], ops[512], why[600] = "";
+    if (strncmp(name, "test_", 5) != 0) continue;
+    case_result *c = &run.cases[run.n++];
+    char dir[1024];
+    snprintf(c->name, sizeof c->name, "%s", name);
     fmt(dir, sizeof dir, "%s/%s", NODE_DIR, name);
-    if (strncmp(name, "test_", 5) != 0 || !implemented(dir, ops, sizeof ops)) continue;
-    bool skip_it = false;
-    for (size_t x = 0; x < sizeof excluded / sizeof excluded[0]; x++)
-      if (strcmp(excluded[x].name, name) == 0) {
-        print_message("  excluded %s: %s\n", name, excluded[x].why);
-        skip_it = true;
-      }
-    if (skip_it) {
-      skipped++;
-      continue;
-    }
-    selected++;
-    if (run_case(dir, why, sizeof why)) {
-      passed++;
-      credit(&tally, ops);
-    } else {
-      size_t len = strlen(failures);
-      snprintf(failures + len, sizeof failures - len, "  FAIL %s (%s): %s\n", name, ops + 1, why);
-    }
+    read_ops(dir, c);
+    for (size_t x = 0; x < N_EXCLUDED; x++)
+      if (strcmp(excluded[x].name, name) == 0) c->excluded = (int)x + 1;
+    bool ok = run_case(dir, mem, c->why, sizeof c->why);
+    c->status = ok ? PASS : c->claimed ? FAIL : UNSUPPORTED;
+    run.passed += ok;
+    run.failed_claimed += !ok && c->claimed && !c->excluded;
+    tally(c);
   }
+  run.seconds = now_s() - t0;
   for (int i = 0; i < n; i++)
     free(list[i]);
   free(list);
-  print_message("ONNX node tests: %d of %d selected cases passed (%d excluded)\n", passed, selected,
-                skipped);
-  if (failures[0]) print_message("%s", failures);
-  /* Every operator the backend has must be covered by at least one case. */
-  int uncovered = 0;
-  for (int k = 0; k < tally.n; k++) {
-    print_message("  %-12s %d\n", tally.names[k], tally.passes[k]);
-    if (!tally.passes[k]) {
-      print_message("no passing node test for %s\n", tally.names[k]);
-      uncovered++;
+  free(mem);
+  qsort(run.ops, (size_t)run.n_ops, sizeof run.ops[0], by_op);
+  run.done = true;
+
+  /* per case, then per operator */
+  for (int i = 0; i < run.n; i++) {
+    const case_result *c = &run.cases[i];
+    print_message("%-6s %s (%s)%s%s\n", status_word(c), c->name, c->ops + (c->ops[0] == ','),
+                  c->status == PASS ? "" : ": ",
+                  c->status == PASS ? ""
+                  : c->excluded     ? excluded[c->excluded - 1].why
+                                    : c->why);
+  }
+  print_message("per operator (cases passing/using it; - not implemented):\n");
+  for (int i = 0; i < run.n_ops; i++)
+    print_message("  %c %-36s %3d/%-3d\n", run.ops[i].implemented ? ' ' : '-', run.ops[i].name,
+                  run.ops[i].passed, run.ops[i].cases);
+  print_message("ONNX node tests: %d of %d cases pass (%.1f%%) in %.1f s\n", run.passed, run.n,
+                100.0 * run.passed / (run.n ? run.n : 1), run.seconds);
+
+  int problems = 0;
+  for (int i = 0; i < run.n; i++) {
+    const case_result *c = &run.cases[i];
+    if (c->status == FAIL && !c->excluded) {
+      print_message("FAIL: %s uses only implemented operators (%s) and fails: %s\n", c->name,
+                    c->ops + 1, c->why);
+      problems++;
+    }
+    if (c->status == PASS && c->excluded) {
+      print_message("FAIL: %s passes; remove it from the exclusion table\n", c->name);
+      problems++;
     }
   }
-  assert_int_equal(uncovered, 0);
-  assert_int_equal(passed, selected);
+  for (size_t x = 0; x < N_EXCLUDED; x++) {
+    bool found = false;
+    for (int i = 0; i < run.n && !found; i++)
+      found = strcmp(run.cases[i].name, excluded[x].name) == 0;
+    if (!found) {
+      print_message("FAIL: excluded case %s does not exist\n", excluded[x].name);
+      problems++;
+    }
+  }
+  if (run.passed < CONFORMANCE_MIN * run.n) {
+    print_message("FAIL: %d of %d cases pass; at least %.0f%% must\n", run.passed, run.n,
+                  100 * CONFORMANCE_MIN);
+    problems++;
+  }
+  assert_int_equal(problems, 0);
 }
+
+/* ---- docs/ONNX_SUPPORT.md ----------------------------------------------- */
+
+/* A growing string. */
+typedef struct text {
+  char *s;
+  size_t len, cap;
+} text;
+
+static void put(text *t, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static void put(text *t, const char *f, ...) {
+  for (;;) {
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(t->s ? t->s + t->len : NULL, t->s ? t->cap - t->len : 0, f, ap);
+    va_end(ap);
+    assert_true(n >= 0);
+    if (t->s && (size_t)n < t->cap - t->len) {
+      t->len += (size_t)n;
+      return;
+    }
+    t->cap = (t->cap + (size_t)n + 1) * 2;
+    t->s = realloc(t->s, t->cap);
+    assert_non_null(t->s);
+  }
+}
+
+/* The families of onnx_ops.h, to say which file implements an operator. */
+static const struct {
+  const char *name;
+  const onnx_op_row *rows;
+} families[] = {
+    {"activation", onnx_ops_activation},
+    {"cast", onnx_ops_cast},
+    {"conv", onnx_ops_conv},
+    {"einsum", onnx_ops_einsum},
+    {"elementwise", onnx_ops_elementwise},
+    {"gemm", onnx_ops_gemm},
+    {"generate", onnx_ops_generate},
+    {"index", onnx_ops_index},
+    {"layernorm", onnx_ops_layernorm},
+    {"logic", onnx_ops_logic},
+    {"loss", onnx_ops_loss},
+    {"norm", onnx_ops_norm},
+    {"pool", onnx_ops_pool},
+    {"reduce", onnx_ops_reduce},
+    {"resize", onnx_ops_resize},
+    {"shape", onnx_ops_shape},
+    {"softmax", onnx_ops_softmax},
+    {"tensor", onnx_ops_tensor},
+    {"unary", onnx_ops_unary},
+};
+
+/* The registry's operators, each with its versions ("1, 11, 13"). */
+typedef struct impl_op {
+  char name[96];
+  char versions[128];
+  const char *family;
+} impl_op;
+
+typedef struct impl_list {
+  int n;
+  impl_op ops[512];
+} impl_list;
+
+static void collect_row(const onnx_op *op, int since, void *arg) {
+  impl_list *l = arg;
+  char name[96];
+  snprintf(name, sizeof name, "%s%s%s", op->domain, *op->domain ? "." : "", op->name);
+  impl_op *o = NULL;
+  for (int i = 0; i < l->n && !o; i++)
+    if (strcmp(l->ops[i].name, name) == 0) o = &l->ops[i];
+  if (!o) {
+    assert_true(l->n < (int)(sizeof l->ops / sizeof l->ops[0]));
+    o = &l->ops[l->n++];
+    snprintf(o->name, sizeof o->name, "%s", name);
+    o->family = "?";
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+      for (const onnx_op_row *r = families[f].rows; r->op; r++)
+        if (r->op == op) o->family = families[f].name;
+  }
+  size_t len = strlen(o->versions);
+  snprintf(o->versions + len, sizeof o->versions - len, "%s%d", len ? ", " : "", since);
+}
+
+static int by_impl(const void *a, const void *b) {
+  return strcmp(((const impl_op *)a)->name, ((const impl_op *)b)->name);
+}
+
+static int by_cases(const void *a, const void *b) {
+  const op_stat *x = *(const op_stat *const *)a, *y = *(const op_stat *const *)b;
+  if (x->cases != y->cases) return y->cases - x->cases;
+  return strcmp(x->name, y->name);
+}
+
+/* The whole of docs/ONNX_SUPPORT.md: deterministic (no times, sorted). */
+static void write_doc(text *t) {
+  static impl_list impl;
+  memset(&impl, 0, sizeof impl);
+  onnx_registry_each(collect_row, &impl);
+  qsort(impl.ops, (size_t)impl.n, sizeof impl.ops[0], by_impl);
+  int claimed = 0, unsupported = 0, excl = 0, claimed_pass = 0;
+  for (int i = 0; i < run.n; i++) {
+    const case_result *c = &run.cases[i];
+    claimed += c->claimed;
+    claimed_pass += c->claimed && c->status == PASS;
+    unsupported += !c->claimed;
+    excl += c->excluded != 0;
+  }
+
+  put(t, "# ONNX support\n\n");
+  put(t, "<!-- Generated by tests/unit/test_onnx_nodes.c; do not edit. Regenerate with\n"
+         "     " REGEN "\n"
+         "     (ctest fails while this file differs from what it would write). -->\n\n");
+  put(t,
+      "The built-in `onnx` backend executes ONNX graphs with its own executor\n"
+      "(`src/backends/onnx/`). An operator is chosen by (domain, op type, the highest\n"
+      "implemented version <= the model's opset). A model that uses anything not\n"
+      "listed fails to load, UNAVAILABLE, with a message naming the node, the operator\n"
+      "and the opset: `node 'fc3' (Gelu, opset 13) is not supported`. Opsets up to %d\n"
+      "(ONNX 1.12) are accepted. Tensors of strings, sequences and optionals are not\n"
+      "supported.\n\n",
+      ONNX_OPSET_MAX);
+
+  put(t, "## Conformance\n\n");
+  put(t,
+      "Every ONNX backend node test that Debian's `libonnx-testdata` installs\n"
+      "(`%s`) is loaded through the backend\n"
+      "and run on each of its data sets by `tests/unit/test_onnx_nodes.c`, part of\n"
+      "`make test`. Floats match within ONNX's own tolerance (rtol 1e-3, atol 1e-7)\n"
+      "or within 1e-5 + 1e-4 |expected|; everything else bit for bit. The test fails\n"
+      "when fewer than %.0f%% of the cases pass, or when a case whose operators are all\n"
+      "implemented fails and is not excluded below.\n\n",
+      NODE_DIR, 100 * CONFORMANCE_MIN);
+  put(t, "**%d of %d cases pass (%.1f%%).**\n\n", run.passed, run.n,
+      100.0 * run.passed / (run.n ? run.n : 1));
+  put(t, "| cases | count |\n|---|---|\n");
+  put(t, "| every operator implemented | %d |\n", claimed);
+  put(t, "| ... passing | %d |\n", claimed_pass);
+  put(t, "| ... excluded (below) | %d |\n", excl);
+  put(t, "| using an operator not implemented | %d |\n\n", unsupported);
+
+  put(t, "## Operators implemented\n\n");
+  put(t, "Versions are the `since_version`s the registry lists; a model's opset selects\n"
+         "the highest one not above it. *Cases* counts the node test cases whose graph\n"
+         "uses the operator, and how many of them pass.\n\n");
+  put(t, "| operator | family | versions | cases passing |\n|---|---|---|---|\n");
+  for (int i = 0; i < impl.n; i++) {
+    const impl_op *o = &impl.ops[i];
+    const op_stat *s = NULL;
+    for (int k = 0; k < run.n_ops && !s; k++)
+      if (strcmp(run.ops[k].name, o->name) == 0) s = &run.ops[k];
+    char cases[32] = "no node test";
+    if (s) snprintf(cases, sizeof cases, "%d/%d", s->passed, s->cases);
+    put(t, "| %s | %s | %s | %s |\n", o->name, o->family, o->versions, cases);
+  }
+
+  put(t, "\n## Exclusions\n\n");
+  put(t, "Cases whose operators are all implemented that are expected to fail:\n\n");
+  put(t, "| case | reason |\n|---|---|\n");
+  for (size_t x = 0; x < N_EXCLUDED; x++)
+    put(t, "| %s | %s |\n", excluded[x].name, excluded[x].why);
+
+  put(t, "\n## Operators not implemented\n\n");
+  put(t, "Operators of the node tests that the registry lacks, with the cases using\n"
+         "them (most first).\n\n");
+  put(t, "| operator | cases |\n|---|---|\n");
+  const op_stat *missing[512];
+  int nm = 0;
+  for (int k = 0; k < run.n_ops; k++)
+    if (!run.ops[k].implemented) missing[nm++] = &run.ops[k];
+  qsort(missing, (size_t)nm, sizeof missing[0], by_cases);
+  for (int k = 0; k < nm; k++)
+    put(t, "| %s | %d |\n", missing[k]->name, missing[k]->cases);
+}
+
+static void support_doc(void **state) {
+  if (!run.done) skip(); /* no node test data */
+  text t = {0};
+  write_doc(&t);
+  const char *target = getenv("ONNX_SUPPORT_DOC");
+  if (target && *target) {
+    FILE *f = fopen(target, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(t.s, 1, t.len, f), t.len);
+    assert_int_equal(fclose(f), 0);
+    print_message("wrote %s\n", target);
+    free(t.s);
+    return;
+  }
+  size_t len = 0;
+  char *have = read_all(DOC_PATH, &len);
+  bool same_text = have && len == t.len && memcmp(have, t.s, len) == 0;
+  if (!same_text) {
+    /* the first line that differs, to say what changed */
+    size_t i = 0, line = 1;
+    while (have && i < len && i < t.len && have[i] == t.s[i])
+      line += have[i++] == '\n';
+    size_t from = i;
+    while (from > 0 && t.s[from - 1] != '\n')
+      from--;
+    size_t to = from;
+    while (to < t.len && t.s[to] != '\n')
+      to++;
+    print_message("docs/ONNX_SUPPORT.md is out of date (line %zu would be \"%.*s\").\n"
+                  "Regenerate it from the source root with\n  " REGEN "\n",
+                  line, (int)(to - from), t.s + from);
+  }
+  free(have);
+  free(t.s);
+  assert_true(same_text);
+}
+
+/* ---- the torch models --------------------------------------------------- */
 
 /* The torch-made models of tests/data/onnx. */
 static void torch_models(void **state) {
   static const char *const models[] = {"mlp", "mlp_opset9", "mlp_tanh"};
+  unsigned char *mem = aligned_alloc(64, EXEC_MEM);
+  assert_non_null(mem);
   for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
     char dir[1024], why[600] = "";
     fmt(dir, sizeof dir, "%s/onnx/%s", TEST_DATA_DIR, models[i]);
-    bool ok = run_case(dir, why, sizeof why);
+    bool ok = run_case(dir, mem, why, sizeof why);
     if (!ok) print_message("%s: %s\n", models[i], why);
     assert_true(ok);
   }
+  free(mem);
 }
 
 static double now_us(void) {
@@ -480,7 +812,7 @@ static void mlp_batches(void **state) {
     const float *p = out[0].data;
     int best = 0;
     for (int c = 0; c < 10; c++) {
-      assert_true(close_enough(p[c], ((const float *)probs.data)[s * 10 + c]));
+      assert_true(close_enough(p[c], ((const float *)probs.data)[s * 10 + c], false));
       if (p[c] > p[best]) best = c;
     }
     assert_int_equal(*(const int64_t *)out[1].data, best);
@@ -522,8 +854,11 @@ static void mlp_batches(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(node_tests),
+      cmocka_unit_test(support_doc),
       cmocka_unit_test(torch_models),
       cmocka_unit_test(mlp_batches),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  free(run.cases);
+  return rc;
 }

@@ -421,7 +421,8 @@ static void registry_tables(void **state) {
   assert_null(onnx_registry_find("", "Gelu", 17, &since));
   assert_null(onnx_registry_find("com.microsoft", "Gemm", 13, &since));
   assert_true(onnx_registry_has("", "ArgMax"));
-  assert_false(onnx_registry_has("", "Conv"));
+  assert_true(onnx_registry_has("", "Conv"));
+  assert_false(onnx_registry_has("", "Loop")); /* control flow: no subgraphs */
 }
 
 /* ---- Gemm and MatMul ---------------------------------------------------- */
@@ -497,6 +498,55 @@ static void gemm_grid(void **state) {
         inferd_tensor a = tin("a", INFERD_TYPE_FP32, 2, ta ? D(K, M) : D(M, K), A);
         run_f32(b, 1, &a, 2, D(M, N), Y);
       }
+}
+
+/* Products by a constant matrix (packed at load) at sizes that leave
+ * partial row blocks (M % 6), partial column panels (N % 16) and several
+ * passes over K (K > 256), with a bias row and an activation fused:
+ * Gemm (transB) + Relu, and MatMul + Add + Sigmoid. */
+static void gemm_packed_sizes(void **state) {
+  const int64_t Ms[] = {1, 7, 200}, Ks[] = {3, 300}, Ns[] = {5, 33};
+  for (int im = 0; im < 3; im++)
+    for (int ik = 0; ik < 2; ik++)
+      for (int in = 0; in < 2; in++)
+        for (int mm = 0; mm < 2; mm++) {
+          int64_t M = Ms[im], K = Ks[ik], N = Ns[in];
+          float *A = malloc((size_t)(M * K) * 4), *B = malloc((size_t)(K * N) * 4),
+                *bias = malloc((size_t)N * 4), *Y = malloc((size_t)(M * N) * 4);
+          for (int64_t i = 0; i < M * K; i++)
+            A[i] = (float)((i * 7) % 13) / 13 - 0.5f;
+          for (int64_t i = 0; i < K * N; i++) /* [N,K] for Gemm's transB, [K,N] for MatMul */
+            B[i] = (float)((i * 5) % 11) / 11 - 0.5f;
+          for (int64_t i = 0; i < N; i++)
+            bias[i] = (float)i / 10 - 1;
+          for (int64_t r = 0; r < M; r++)
+            for (int64_t c = 0; c < N; c++) {
+              double acc = bias[c];
+              for (int64_t k = 0; k < K; k++)
+                acc += (double)A[r * K + k] * (mm ? B[k * N + c] : B[c * K + k]);
+              Y[r * N + c] = mm ? (float)(1 / (1 + exp(-acc))) : acc > 0 ? (float)acc : 0;
+            }
+          mb *b = mb_new(13);
+          mb_input(b, "a", T_FLOAT, 2, D(M, K));
+          mb_init(b, "bias", T_FLOAT, 1, D(N), bias);
+          if (mm) {
+            mb_init(b, "w", T_FLOAT, 2, D(K, N), B);
+            mb_node(b, "mm", "MatMul", "a,w", "p");
+            mb_node(b, "add", "Add", "p,bias", "q");
+            mb_node(b, "act", "Sigmoid", "q", "y");
+          } else {
+            mb_init(b, "w", T_FLOAT, 2, D(N, K), B);
+            attr_i(b, mb_node(b, "fc", "Gemm", "a,w,bias", "p"), "transB", 1);
+            mb_node(b, "act", "Relu", "p", "y");
+          }
+          mb_output(b, "y", T_FLOAT, 2, D(M, N));
+          inferd_tensor a = tin("a", INFERD_TYPE_FP32, 2, D(M, K), A);
+          run_f32(b, 1, &a, 2, D(M, N), Y);
+          free(A);
+          free(B);
+          free(bias);
+          free(Y);
+        }
 }
 
 static void matmul_shapes(void **state) {
@@ -1150,8 +1200,9 @@ static void configuration(void **state) {
   assert_int_equal(out[0].ndim, 2);
   assert_int_equal(out[0].dims[0], -1);
   assert_int_equal(out[0].dims[1], 2);
-  /* weights, then the plan an execute makes */
-  size_t weights = 8 * sizeof(float);
+  /* weights (w packed into one panel of 16 columns), then the plan an
+   * execute makes */
+  size_t weights = 4 * 16 * sizeof(float);
   assert_int_equal(onnx_backend()->model_memory(md.m), weights);
   inferd_tensor x1 = tin("x", INFERD_TYPE_FP32, 2, D(1, 4), F(1, 2, 3, 4));
   inferd_tensor o1[2] = {{.name = "y", .dtype = INFERD_TYPE_FP32},
@@ -1380,27 +1431,17 @@ static void request_errors(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(registry_tables),
-      cmocka_unit_test(gemm_by_hand),
-      cmocka_unit_test(gemm_grid),
-      cmocka_unit_test(matmul_shapes),
-      cmocka_unit_test(arithmetic_broadcast),
-      cmocka_unit_test(integer_arithmetic),
-      cmocka_unit_test(activations),
-      cmocka_unit_test(softmax_opsets),
-      cmocka_unit_test(flatten_reshape),
-      cmocka_unit_test(shape_arithmetic),
-      cmocka_unit_test(constant_identity),
-      cmocka_unit_test(cast_values),
-      cmocka_unit_test(argmax),
-      cmocka_unit_test(unsupported),
-      cmocka_unit_test(malformed_files),
-      cmocka_unit_test(graph_errors),
-      cmocka_unit_test(configuration),
-      cmocka_unit_test(memory_plan),
-      cmocka_unit_test(output_placement),
-      cmocka_unit_test(plan_cache),
-      cmocka_unit_test(request_errors),
+      cmocka_unit_test(registry_tables),    cmocka_unit_test(gemm_by_hand),
+      cmocka_unit_test(gemm_grid),          cmocka_unit_test(gemm_packed_sizes),
+      cmocka_unit_test(matmul_shapes),      cmocka_unit_test(arithmetic_broadcast),
+      cmocka_unit_test(integer_arithmetic), cmocka_unit_test(activations),
+      cmocka_unit_test(softmax_opsets),     cmocka_unit_test(flatten_reshape),
+      cmocka_unit_test(shape_arithmetic),   cmocka_unit_test(constant_identity),
+      cmocka_unit_test(cast_values),        cmocka_unit_test(argmax),
+      cmocka_unit_test(unsupported),        cmocka_unit_test(malformed_files),
+      cmocka_unit_test(graph_errors),       cmocka_unit_test(configuration),
+      cmocka_unit_test(memory_plan),        cmocka_unit_test(output_placement),
+      cmocka_unit_test(plan_cache),         cmocka_unit_test(request_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,9 @@
  * thread setting around execute. */
 #include <dlfcn.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include "core/dtype.h"
 #include "core/log.h"
 #include "onnx_backend.h"
+#include "onnx_dnnl.h"
 #include "onnx_graph.h"
 
 #define DEFAULT_MODEL_FILE "model.onnx"
@@ -39,6 +43,22 @@ static void omp_resolve(void) {
 static void set_threads(int n) {
   pthread_once(&omp_once, omp_resolve);
   if (omp_set_threads) omp_set_threads(n);
+}
+
+/* graph_optimization: "all" (the default) or "none". */
+static int read_optimize(const inferd_model_desc *d, onnx_optimize *out, err *e) {
+  *out = ONNX_OPTIMIZE_ALL;
+  for (size_t i = 0; i < d->n_params; i++) {
+    if (strcmp(d->params[i].key, "graph_optimization") != 0) continue;
+    const char *s = d->params[i].value ? d->params[i].value : "";
+    if (strcmp(s, "all") == 0)
+      *out = ONNX_OPTIMIZE_ALL;
+    else if (strcmp(s, "none") == 0)
+      *out = ONNX_OPTIMIZE_NONE;
+    else
+      return err_set(e, -EINVAL, "parameter graph_optimization='%s' must be 'all' or 'none'", s);
+  }
+  return 0;
 }
 
 static int read_threads(const inferd_model_desc *d, int *out, err *e) {
@@ -70,7 +90,7 @@ static char *model_path(const inferd_model_desc *d) {
   return out;
 }
 
-static int parse_file(const char *path, onnx_model **m, err *e) {
+static int parse_file(const char *path, onnx_optimize opt, onnx_model **m, err *e) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return err_set(e, errno == ENOENT ? -ENOENT : -EIO, "cannot open '%s': %s", path,
@@ -87,7 +107,9 @@ static int parse_file(const char *path, onnx_model **m, err *e) {
   void *bytes = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
   close(fd);
   if (bytes == MAP_FAILED) return err_set(e, -EIO, "cannot map '%s': %s", path, strerror(errno));
-  int rc = onnx_model_parse(bytes, (size_t)st.st_size, m, e);
+  /* The file's pages are only read once, in order. */
+  madvise(bytes, (size_t)st.st_size, MADV_SEQUENTIAL);
+  int rc = onnx_model_parse_opt(bytes, (size_t)st.st_size, opt, m, e);
   munmap(bytes, (size_t)st.st_size);
   return rc;
 }
@@ -333,13 +355,15 @@ static int check_graph(onnx_model *m, const inferd_model_desc *d,
 
 static int load(const inferd_model_desc *d, onnx_model **out, err *e) {
   int threads;
+  onnx_optimize opt;
   int rc = read_threads(d, &threads, e);
+  if (!rc) rc = read_optimize(d, &opt, e);
   if (rc) return rc;
   set_threads(threads); /* folding constants may multiply matrices */
   char *path = model_path(d);
   if (!path) return err_set(e, -ENOMEM, "out of memory");
   onnx_model *m;
-  rc = parse_file(path, &m, e);
+  rc = parse_file(path, opt, &m, e);
   free(path);
   if (rc) return rc;
   m->threads = threads;
@@ -357,6 +381,12 @@ static int load(const inferd_model_desc *d, onnx_model **out, err *e) {
     onnx_model_free(m);
     return rc;
   }
+#ifdef __GLIBC__
+  /* Loading freed the parse tree and the weights that were packed: glibc
+   * keeps much of that in its heap (its mmap threshold rises as large
+   * blocks are freed) unless asked to give it back. */
+  malloc_trim(0);
+#endif
   *out = m;
   return 0;
 }
@@ -393,7 +423,16 @@ static size_t model_memory(void *model) {
   return m->weight_bytes + (atomic_load(&m->n_instances) ? live : m->instance_estimate);
 }
 
-static void model_unload(void *model) { onnx_model_free(model); }
+/* Weights are many large blocks that glibc may keep in its heap after
+ * they are freed; trimming gives them back to the system, so that
+ * unloading a model lowers the process's memory. */
+static void model_unload(void *model) {
+  onnx_model_free(model);
+  onnx_dnnl_cache_clear();
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
 
 static int instance_create(void *model, int index, void **instance, char *errbuf, size_t err_size) {
   err e = {0};

@@ -4,8 +4,12 @@
  *
  * Model configuration parameters:
  *   intra_op_threads  threads one execute may use (default 1), given to
- *                     oneDNN's matrix products; the other kernels run on the
- *                     calling thread. */
+ *                     oneDNN's primitives and matrix products; the other
+ *                     kernels run on the calling thread.
+ *   graph_optimization "all" (default): fusions (Conv with BatchNormalization,
+ *                     activations and residual Adds; MatMul with its bias)
+ *                     and channel-blocked layouts between CNN operators;
+ *                     "none": the graph as written (to check a fusion). */
 #ifndef INFERD_ONNX_BACKEND_H
 #define INFERD_ONNX_BACKEND_H
 

@@ -3,7 +3,11 @@
  * resolved through the registry and their attributes checked, values linked
  * by name, nodes put in topological order (a model may list them in any
  * order), constant subgraphs (initializers, Constant nodes, arithmetic on
- * them) evaluated once, and nodes no wanted output needs dropped. */
+ * them) evaluated once, then the rewrites of onnx_fuse.c and onnx_layout.c,
+ * the operators' prepare hooks (weights packed, originals freed), and nodes
+ * no wanted output needs dropped. The parse tree is freed before
+ * onnx_model_parse returns: a loaded model holds only its graph, constants
+ * and packed weights. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +143,15 @@ static int read_initializers(builder *b, const Onnx__GraphProto *g, err *e) {
     int rc = onnx_tensor_decode(tp, NULL, &val->t, e);
     if (rc) return rc;
     val->is_const = val->owns_data = true;
+    /* The parse tree's copy is not needed again: freeing it now keeps the
+     * load's peak at about one copy of the weights fewer. */
+    Onnx__TensorProto *w = g->initializer[i];
+    if (w->has_raw_data && w->raw_data.data) {
+      free(w->raw_data.data);
+      w->raw_data.data = NULL;
+      w->raw_data.len = 0;
+      w->has_raw_data = false;
+    }
   }
   return 0;
 }
@@ -420,7 +433,7 @@ static int fold(builder *b, const onnx_node *n, err *e) {
   return 0;
 }
 
-static int build(builder *b, const Onnx__ModelProto *mp, err *e) {
+static int build(builder *b, const Onnx__ModelProto *mp, onnx_optimize opt, err *e) {
   onnx_model *m = b->m;
   int rc = read_opsets(b, mp, e);
   if (rc) return rc;
@@ -435,7 +448,12 @@ static int build(builder *b, const Onnx__ModelProto *mp, err *e) {
   if ((rc = link_inputs(b, g, e)) || (rc = read_outputs(b, g, e))) return rc;
 
   int *order = calloc(b->n_nodes + 1, sizeof *order);
-  if (!order) return err_set(e, -ENOMEM, "out of memory");
+  const Onnx__NodeProto **protos = calloc(b->n_nodes + 1, sizeof *protos);
+  if (!order || !protos) {
+    free(order);
+    free(protos);
+    return err_set(e, -ENOMEM, "out of memory");
+  }
   rc = topo_sort(b, order, e);
   m->nodes = arena_calloc(m->arena, b->n_nodes + 1, sizeof *m->nodes);
   if (!rc && !m->nodes) rc = err_set(e, -ENOMEM, "out of memory");
@@ -446,19 +464,31 @@ static int build(builder *b, const Onnx__ModelProto *mp, err *e) {
       if (n->in[k] >= 0 && !m->values[n->in[k]].is_const) constant = false;
     if (constant)
       rc = fold(b, n, e);
-    else
+    else {
+      protos[m->n_nodes] = g->node[order[i]];
       m->nodes[m->n_nodes++] = *n;
+    }
   }
   free(order);
+  if (!rc) {
+    for (size_t i = 0; i < m->n_nodes; i++)
+      for (int k = 0; k < m->nodes[i].n_out; k++)
+        if (m->nodes[i].out[k] >= 0) m->values[m->nodes[i].out[k]].producer = (int)i;
+    if (opt == ONNX_OPTIMIZE_ALL) rc = onnx_model_fuse(m, protos, e);
+  }
+  free(protos); /* the NodeProtos themselves go with the parse tree */
   if (rc) return rc;
-  for (size_t i = 0; i < m->n_nodes; i++)
-    for (int k = 0; k < m->nodes[i].n_out; k++)
-      if (m->nodes[i].out[k] >= 0) m->values[m->nodes[i].out[k]].producer = (int)i;
   onnx_model_prune(m);
-  return 0;
+  if (opt == ONNX_OPTIMIZE_ALL && (rc = onnx_model_layout(m, e))) return rc;
+  return onnx_model_prepare(m, e);
 }
 
 int onnx_model_parse(const void *bytes, size_t len, onnx_model **out, err *e) {
+  return onnx_model_parse_opt(bytes, len, ONNX_OPTIMIZE_ALL, out, e);
+}
+
+int onnx_model_parse_opt(const void *bytes, size_t len, onnx_optimize opt, onnx_model **out,
+                         err *e) {
   *out = NULL;
   Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, len, bytes);
   if (!mp) return err_set(e, -EINVAL, "not an ONNX model: the bytes do not parse as a ModelProto");
@@ -468,7 +498,7 @@ int onnx_model_parse(const void *bytes, size_t len, onnx_model **out, err *e) {
   if (!m || !(m->arena = arena_create(64 * 1024)))
     rc = err_set(e, -ENOMEM, "out of memory");
   else
-    rc = build(&b, mp, e);
+    rc = build(&b, mp, opt, e);
   free(b.slots);
   onnx__model_proto__free_unpacked(mp, NULL);
   if (rc) {
@@ -507,6 +537,22 @@ static void find_key_inputs(onnx_model *m) {
   free(data);
 }
 
+/* Frees what a node's prepare hook kept. */
+static void release(onnx_node *n) {
+  if (n->prepared && n->op && n->op->release) n->op->release(n);
+  n->prepared = false;
+}
+
+/* Constant data still held plus what prepare hooks keep. */
+static void count_weights(onnx_model *m) {
+  m->weight_bytes = 0;
+  for (size_t v = 0; v < m->n_values; v++)
+    if (m->values[v].is_const && m->values[v].t.data)
+      m->weight_bytes += onnx_tensor_bytes(&m->values[v].t);
+  for (size_t i = 0; i < m->n_nodes; i++)
+    if (m->nodes[i].prepared) m->weight_bytes += m->nodes[i].prepared_bytes;
+}
+
 void onnx_model_prune(onnx_model *m) {
   bool *needed = calloc(m->n_values + 1, sizeof *needed);
   if (!needed) { /* pruning only saves work; the graph is correct without it */
@@ -524,6 +570,7 @@ void onnx_model_prune(onnx_model *m) {
     if (!any) {
       for (int k = 0; k < n->n_out; k++)
         if (n->out[k] >= 0) m->values[n->out[k]].producer = -1;
+      release(&m->nodes[i]);
       m->nodes[i].op = NULL; /* dropped */
       continue;
     }
@@ -538,23 +585,105 @@ void onnx_model_prune(onnx_model *m) {
   for (size_t i = 0; i < m->n_nodes; i++)
     for (int k = 0; k < m->nodes[i].n_out; k++)
       if (m->nodes[i].out[k] >= 0) m->values[m->nodes[i].out[k]].producer = (int)i;
-  m->weight_bytes = 0;
   for (size_t v = 0; v < m->n_values; v++) {
     onnx_value *val = &m->values[v];
-    if (!val->is_const) continue;
-    if (!needed[v] && val->owns_data) {
+    if (val->is_const && !needed[v] && val->owns_data) {
       free(val->t.data);
       val->t.data = NULL;
       val->owns_data = false;
     }
-    if (val->t.data) m->weight_bytes += onnx_tensor_bytes(&val->t);
   }
   free(needed);
+  count_weights(m);
   find_key_inputs(m);
+}
+
+/* ---- rewriting ---------------------------------------------------------- */
+
+int onnx_model_add_value(onnx_model *m, const char *base, const char *suffix, err *e) {
+  char name[512];
+  for (int i = 0;; i++) {
+    if (i)
+      snprintf(name, sizeof name, "%s%s%d", base, suffix, i);
+    else
+      snprintf(name, sizeof name, "%s%s", base, suffix);
+    bool taken = false;
+    for (size_t v = 0; v < m->n_values && !taken; v++)
+      taken = strcmp(m->values[v].name, name) == 0;
+    if (!taken) break;
+  }
+  onnx_value *vals = realloc(m->values, (m->n_values + 1) * sizeof *vals);
+  if (!vals) return err_set(e, -ENOMEM, "out of memory");
+  m->values = vals;
+  onnx_value *val = &m->values[m->n_values];
+  memset(val, 0, sizeof *val);
+  if (!(val->name = arena_strdup(m->arena, name))) return err_set(e, -ENOMEM, "out of memory");
+  val->t.ndim = -1;
+  val->producer = -1;
+  return (int)m->n_values++;
+}
+
+int onnx_model_set_nodes(onnx_model *m, const onnx_node *nodes, size_t n, err *e) {
+  onnx_node *copy = arena_calloc(m->arena, n + 1, sizeof *copy);
+  if (!copy) return err_set(e, -ENOMEM, "out of memory");
+  memcpy(copy, nodes, n * sizeof *copy);
+  m->nodes = copy;
+  m->n_nodes = n;
+  for (size_t v = 0; v < m->n_values; v++)
+    m->values[v].producer = -1;
+  for (size_t i = 0; i < n; i++)
+    for (int k = 0; k < copy[i].n_out; k++)
+      if (copy[i].out[k] >= 0) m->values[copy[i].out[k]].producer = (int)i;
+  return 0;
+}
+
+/* Whether v is one of the graph's outputs, wanted or not. */
+static bool graph_output(const onnx_model *m, int v) {
+  for (size_t j = 0; j < m->n_outputs; j++)
+    if (m->outputs[j] == v) return true;
+  return false;
+}
+
+int onnx_model_prepare(onnx_model *m, err *e) {
+  char label[200];
+  for (size_t i = 0; i < m->n_nodes; i++) {
+    onnx_node *n = &m->nodes[i];
+    if (!n->op->prepare || n->prepared) continue;
+    const onnx_tensor *in[n->n_in + 1];
+    for (int k = 0; k < n->n_in; k++)
+      in[k] = n->in[k] >= 0 ? &m->values[n->in[k]].t : NULL;
+    int rc = n->op->prepare(n, in, e);
+    if (rc) {
+      err_prefix(e, "%s: ", onnx_node_label(label, n));
+      return rc;
+    }
+    n->prepared = true;
+  }
+  /* A constant every reader of which has dropped it is not needed. */
+  int *readers = calloc(m->n_values + 1, sizeof *readers);
+  if (!readers) return err_set(e, -ENOMEM, "out of memory");
+  for (size_t i = 0; i < m->n_nodes; i++) {
+    const onnx_node *n = &m->nodes[i];
+    for (int k = 0; k < n->n_in; k++)
+      if (n->in[k] >= 0 && !(k < 32 && (n->dropped >> k & 1))) readers[n->in[k]]++;
+  }
+  for (size_t v = 0; v < m->n_values; v++) {
+    onnx_value *val = &m->values[v];
+    if (val->is_const && val->owns_data && !readers[v] && !graph_output(m, (int)v)) {
+      free(val->t.data);
+      val->t.data = NULL;
+      val->owns_data = false;
+    }
+  }
+  free(readers);
+  count_weights(m);
+  return 0;
 }
 
 void onnx_model_free(onnx_model *m) {
   if (!m) return;
+  for (size_t i = 0; i < m->n_nodes; i++)
+    release(&m->nodes[i]);
   for (size_t v = 0; v < m->n_values; v++)
     if (m->values[v].owns_data) free(m->values[v].t.data);
   free(m->values);

@@ -37,6 +37,20 @@
  *      operators the registry has, and fail when one of them fails.
  * A new family is a new onnx_ops_<family>.c with its table, declared below
  * and listed in onnx_registry.c.
+ *
+ * OPTIONAL HOOKS (all NULL / 0 by default; see "optional operator hooks"
+ * below), for operators that gain from work done once:
+ *   - prepare/release: at load, with the constant inputs' data; pack
+ *     weights, count them in node->prepared_bytes, set node->dropped bits so
+ *     the originals are freed (onnx_ops_conv.c, onnx_ops_gemm.c);
+ *   - plan/plan_free/run_step: per-plan state (a oneDNN primitive for these
+ *     shapes), scratch memory from the workspace, the stream and the
+ *     intra-op thread count at run (run then just calls onnx_run_once);
+ *     run_step alone (no plan) is how a kernel gets onnx_step_ctx.threads
+ *     for onnx_parallel;
+ *   - layouts: take and give channel-blocked tensors (onnx_layout.c);
+ *   - post_ok: activations and residual sums that onnx_fuse.c may fold into
+ *     the node (node->post), which run must then apply.
  */
 #ifndef INFERD_ONNX_OPS_H
 #define INFERD_ONNX_OPS_H
@@ -80,6 +94,68 @@ enum {
   ONNX_OP_SHAPE_ONLY = 1u << 1,
 };
 
+/* ---- optional operator hooks ---------------------------------------------
+ *
+ * Everything below is optional: an operator that sets none of it behaves as
+ * before (run is called with plain row-major tensors). The hooks serve
+ * operators that gain from work done once rather than per request: weights
+ * reordered at load (prepare), a oneDNN primitive created once per plan
+ * (plan, run_step, plan_free), and activations kept in a channel-blocked
+ * layout between such operators (layouts). */
+
+/* What onnx_op.plan hands the planner (and the one thing it is told). */
+typedef struct onnx_plan_req {
+  void *state;          /* given back to run_step; freed with plan_free */
+  size_t scratch_bytes; /* temporary memory run_step needs, from the workspace */
+  size_t state_bytes;   /* memory state holds, for model_memory */
+  int threads;          /* in: the intra-op threads run_step will get */
+} onnx_plan_req;
+
+/* What a step of a plan hands run_step. */
+typedef struct onnx_step_ctx {
+  void *state;          /* what plan made for this node and these shapes */
+  void *scratch;        /* scratch_bytes of it, 64-byte aligned; NULL when 0 */
+  size_t scratch_bytes; /* as asked */
+  void *stream;         /* the running instance's dnnl_stream_t */
+  int threads;          /* intra-op threads the model may use */
+} onnx_step_ctx;
+
+/* Channel-blocked activations: a 4-D [N,C,H,W] float tensor stored as
+ * [N][C/B][H][W][B], B = onnx_block_size() (8 with AVX2, 16 with AVX-512;
+ * oneDNN's nChw8c / nChw16c), so that convolutions and pooling run on
+ * their fast kernels without reordering each time. Only tensors whose C is
+ * a multiple of B are blocked, so a blocked tensor has the same dims and
+ * byte size as its plain form; only its element order differs. The layout
+ * pass (onnx_layout.c) decides at load which values are blocked, and
+ * inserts reorders wherever an operator needs the other form, so that
+ * operators without a layouts hook, graph outputs and graph inputs always
+ * see plain tensors. node->blocked says what the pass chose. */
+#define ONNX_BLOCKED_IN(k)  (1u << (k))        /* input k arrives blocked (k < 16) */
+#define ONNX_BLOCKED_OUT(j) (1u << (16 + (j))) /* output j is written blocked */
+
+/* Elementwise functions and the residual sum that graph rewrites
+ * (onnx_fuse.c) fold into the operator producing their input: node->post
+ * lists them in the order they apply to that operator's result. */
+typedef enum onnx_post_kind {
+  ONNX_POST_RELU = 1,
+  ONNX_POST_LEAKY_RELU, /* alpha */
+  ONNX_POST_CLIP,       /* alpha = min, beta = max */
+  ONNX_POST_SIGMOID,
+  ONNX_POST_TANH,
+  ONNX_POST_ELU,          /* alpha */
+  ONNX_POST_HARD_SIGMOID, /* max(0, min(1, alpha x + beta)) */
+  ONNX_POST_HARD_SWISH,   /* x * max(0, min(1, x/6 + 1/2)) */
+  ONNX_POST_SUM,          /* + the node's input `input` (same shape as the result) */
+} onnx_post_kind;
+
+typedef struct onnx_post_op {
+  onnx_post_kind kind;
+  float alpha, beta;
+  int input; /* ONNX_POST_SUM: index into node->in */
+} onnx_post_op;
+
+#define ONNX_MAX_POST 4
+
 typedef struct onnx_op {
   const char *domain; /* "" for ai.onnx */
   const char *name;   /* op_type */
@@ -104,6 +180,40 @@ typedef struct onnx_op {
   /* Optional: what run needs to tell operators that share it apart (Add,
    * Sub, Mul and Div share one run and differ by their kernel tables). */
   const void *kernels;
+
+  /* Optional, once at load, after constants are folded and graphs
+   * rewritten: in[k] is the value as the model knows it (data set for a
+   * constant; declared dims, -1 where unknown, for others). May keep
+   * transformed copies of constant inputs (weights reordered for a
+   * kernel) in node->attr, count them in node->prepared_bytes and set bit k
+   * of node->dropped for each constant input k it will not read again: the
+   * model frees a constant no other node reads. run and run_step then get
+   * such an input with its shape but data NULL. */
+  int (*prepare)(onnx_node *node, const onnx_tensor *const *in, err *e);
+  /* Optional: frees what prepare kept (model unload, or the node pruned). */
+  void (*release)(onnx_node *node);
+  /* Optional, once per plan for a node that runs as a step: in and out have
+   * their planned shapes (data as run would see it only for constants).
+   * Fills req; the planner gives req->state and scratch to run_step. */
+  int (*plan)(const onnx_node *node, const onnx_tensor *const *in, const onnx_tensor *const *out,
+              onnx_plan_req *req, err *e);
+  /* Optional: frees a plan's state (req->state, never NULL here). */
+  void (*plan_free)(void *state);
+  /* Optional: run with the plan's state; steps call it instead of run when
+   * set. run stays required: folding and planning-time evaluation call it
+   * (onnx_run_once does plan + run_step + plan_free for such operators). */
+  int (*run_step)(const onnx_node *node, const onnx_step_ctx *ctx, const onnx_tensor *const *in,
+                  onnx_tensor *const *out, err *e);
+  /* Optional, for the layout pass: given in (as for prepare), the inputs
+   * that are available blocked and the outputs some reader would take
+   * blocked (avail: ONNX_BLOCKED_IN and _OUT bits), the ONNX_BLOCKED_IN
+   * bits of the inputs the node wants blocked (the pass reorders the
+   * others' way) and the ONNX_BLOCKED_OUT bits of the outputs it will
+   * write blocked. */
+  unsigned (*layouts)(const onnx_node *node, const onnx_tensor *const *in, unsigned avail);
+  /* Optional: post-operations (ONNX_POST_* bit (1u << kind)) that the node
+   * can apply itself, for the fusion pass. */
+  unsigned post_ok;
 } onnx_op;
 
 /* One row of the registry: op implements version `since` of its operator
@@ -123,6 +233,13 @@ struct onnx_node {
   int n_in, n_out;
   int *in, *out; /* value indices; -1 for an omitted optional one */
   void *attr;    /* what op->init parsed; NULL when nothing */
+  /* Set by load-time passes; 0 / NULL for a node they leave alone. */
+  unsigned blocked;      /* ONNX_BLOCKED_IN / _OUT bits (onnx_layout.c) */
+  int n_post;            /* post-operations fused into this node (onnx_fuse.c) */
+  onnx_post_op *post;    /* n_post of them, in order */
+  unsigned dropped;      /* bit k: prepare will not read constant input k again */
+  size_t prepared_bytes; /* what prepare keeps */
+  bool prepared;         /* prepare ran (release is due) */
 };
 
 /* ---- registry (onnx_registry.c) ----------------------------------------- */
@@ -154,9 +271,38 @@ extern const onnx_op onnx_op_shape;
 extern const onnx_op onnx_op_cast;
 extern const onnx_op onnx_op_argmax;
 
+extern const onnx_op onnx_op_conv, onnx_op_conv_transpose, onnx_op_batchnorm;
+/* Operators no model names, which load-time passes insert: reorders between
+ * plain and blocked layouts (onnx_layout.c), MatMul with a bias folded in
+ * (onnx_ops_gemm.c). */
+extern const onnx_op onnx_op_to_blocked, onnx_op_to_plain, onnx_op_matmul_bias;
+
 /* Calls fn for every registry row (the support table of docs/ONNX_SUPPORT.md
  * is written from it). */
 void onnx_registry_each(void (*fn)(const onnx_op *op, int since, void *arg), void *arg);
+
+/* ---- helpers for the optional hooks -------------------------------------- */
+
+/* (onnx_plan.c) Runs node once outside a plan: plan, run_step with scratch from the heap
+ * and a stream of its own, plan_free. What run is for an operator that has
+ * run_step (constant folding, planning-time evaluation). */
+int onnx_run_once(const onnx_node *node, const onnx_tensor *const *in, onnx_tensor *const *out,
+                  err *e);
+/* (onnx_dnnl.c) Runs fn over [0, n) split into at most `threads`
+ * contiguous ranges, one per thread of oneDNN's OpenMP team (thread is the
+ * member's index, below threads), and returns when all are done; on the
+ * calling thread alone when threads is 1. For kernels' loops: pass
+ * onnx_step_ctx.threads. */
+typedef void (*onnx_range_fn)(void *arg, int64_t begin, int64_t end, int thread);
+void onnx_parallel(int threads, int64_t n, onnx_range_fn fn, void *arg);
+/* (onnx_layout.c) The channel block of blocked layouts on this CPU (8 or
+ * 16). */
+int onnx_block_size(void);
+/* (onnx_fuse.c) Applies post[from..n_post) (elementwise functions, no SUM)
+ * in place to n values of type t (FP32 or FP64): for kernels that do not
+ * fuse them themselves. */
+void onnx_post_apply(const onnx_post_op *post, int n_post, int from, inferd_dtype t, void *y,
+                     int64_t n);
 
 /* ---- attributes (onnx_tensor.c) ----------------------------------------- */
 
@@ -168,6 +314,13 @@ int onnx_attr_int(const Onnx__NodeProto *p, const char *name, int64_t def, int64
 int onnx_attr_float(const Onnx__NodeProto *p, const char *name, float def, float *out, err *e);
 /* An INT attribute that must be 0 or 1. */
 int onnx_attr_bool(const Onnx__NodeProto *p, const char *name, bool def, bool *out, err *e);
+/* An INTS attribute into out[0..max): *n receives its length (-1 when it
+ * is absent, out untouched); more than max values is an error. */
+int onnx_attr_ints(const Onnx__NodeProto *p, const char *name, int64_t *out, int max, int *n,
+                   err *e);
+/* A STRING attribute as a NUL-terminated copy in a (def when absent). */
+int onnx_attr_string(const Onnx__NodeProto *p, const char *name, const char *def, arena *a,
+                     const char **out, err *e);
 
 /* ---- tensors (onnx_tensor.c) -------------------------------------------- */
 

@@ -1,5 +1,5 @@
-/* backends/onnx/onnx_ops_cast.c: Cast between the numeric types, bool and
- * the 16-bit floats.
+/* backends/onnx/onnx_ops_cast.c: Cast and CastLike between the numeric
+ * types, bool and the 16-bit floats.
  *
  * A cast goes through a wide intermediate a block at a time: int64 bits
  * between integer types (and bool), so that integer casts are exact and wrap
@@ -24,13 +24,43 @@ typedef struct cast_attr {
   inferd_dtype to;
 } cast_attr;
 
+/* Cast 1 named its target type by a STRING attribute: one of the names of
+ * TensorProto.DataType. */
+static int to_from_name(const Onnx__NodeProto *p, arena *a, int64_t *to, err *e) {
+  static const char *const names[] = {
+      [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT] = "FLOAT",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__UINT8] = "UINT8",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__INT8] = "INT8",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__UINT16] = "UINT16",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__INT16] = "INT16",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__INT32] = "INT32",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__INT64] = "INT64",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__STRING] = "STRING",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__BOOL] = "BOOL",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16] = "FLOAT16",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE] = "DOUBLE",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__UINT32] = "UINT32",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__UINT64] = "UINT64",
+      [ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16] = "BFLOAT16",
+  };
+  const char *name;
+  int rc = onnx_attr_string(p, "to", "", a, &name, e);
+  if (rc) return rc;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i] && strcmp(names[i], name) == 0) {
+      *to = (int64_t)i;
+      return 0;
+    }
+  return err_set(e, -EINVAL, "attribute to='%.32s' names no type", name);
+}
+
 static int cast_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
   cast_attr *at = arena_calloc(a, 1, sizeof *at);
   if (!at) return err_set(e, -ENOMEM, "out of memory");
   n->attr = at;
   if (!onnx_attr_find(p, "to")) return err_set(e, -EINVAL, "attribute 'to' is required");
   int64_t to;
-  int rc = onnx_attr_int(p, "to", 0, &to, e);
+  int rc = n->since < 6 ? to_from_name(p, a, &to, e) : onnx_attr_int(p, "to", 0, &to, e);
   if (rc) return rc;
   at->to = to >= 0 && to <= INT32_MAX ? onnx_dtype_from_proto((int32_t)to) : INFERD_TYPE_INVALID;
   if (!castable(at->to))
@@ -237,9 +267,31 @@ const onnx_op onnx_op_cast = {.name = "Cast",
                               .infer = cast_infer,
                               .run = cast_run};
 
+/* ---- CastLike ----------------------------------------------------------- */
+
+/* Cast to the type of the second input, whose values are not read. */
+static int castlike_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
+                          err *e) {
+  if (!castable(in[0]->dtype))
+    return err_set(e, -ENOTSUP, "casting from %s is not supported", dtype_name(in[0]->dtype));
+  if (!castable(in[1]->dtype))
+    return err_set(e, -ENOTSUP, "casting to %s is not supported", dtype_name(in[1]->dtype));
+  onnx_tensor_like(out[0], in[0]);
+  out[0]->dtype = in[1]->dtype;
+  return 0;
+}
+
+static const onnx_op op_castlike = {.name = "CastLike",
+                                    .domain = "",
+                                    .min_inputs = 2,
+                                    .max_inputs = 2,
+                                    .min_outputs = 1,
+                                    .max_outputs = 1,
+                                    .infer = castlike_infer,
+                                    .run = cast_run};
+
+/* Cast 1 named the type by a string; 9 and 13 widened the types. */
 const onnx_op_row onnx_ops_cast[] = {
-    {&onnx_op_cast, 6},
-    {&onnx_op_cast, 9},
-    {&onnx_op_cast, 13},
-    {NULL, 0},
+    {&onnx_op_cast, 1},  {&onnx_op_cast, 6}, {&onnx_op_cast, 9},
+    {&onnx_op_cast, 13}, {&op_castlike, 15}, {NULL, 0},
 };

@@ -1,12 +1,227 @@
-/* backends/onnx/onnx_ops_softmax.c: Softmax, in both of its ONNX meanings:
- * before opset 13 the input is flattened to 2-D at `axis` (default 1) and
- * each row of the result is normalised; from 13 on, the values along `axis`
- * (default -1) are. Both reduce to blocks of [n, inner] normalised along n:
- * inner = 1 before 13. */
+/* backends/onnx/onnx_ops_softmax.c: Softmax, LogSoftmax and Hardmax, in
+ * both of their ONNX meanings: before opset 13 the input is flattened to
+ * 2-D at `axis` (default 1) and each row of the result is normalised; from
+ * 13 on, the values along `axis` (default -1) are. Both reduce to blocks of
+ * [n, inner] normalised along n: inner = 1 before 13.
+ *
+ * Softmax over the last axis of attention scores ([B,H,S,S]) is on the
+ * transformer's hot path: rows are reduced in several lanes at once (a
+ * vectorised max and sum without -ffast-math) and float's e^x is computed
+ * by the branch-free polynomial of onnx_ops_unary.c, which the compiler
+ * vectorises; libm's expf is not. float16 and bfloat16 are computed in
+ * float. */
 #include <math.h>
+#include <string.h>
 
 #include "core/dtype.h"
 #include "onnx_ops.h"
+
+/* Kernels are vectorised without trapping math, so that selects may
+ * compute both sides; the float ones also get an AVX2 clone beside the
+ * baseline SSE2 one, chosen when the library loads. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define KERNEL                                                                                     \
+  __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
+#else
+#define KERNEL
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define HOT __attribute__((target_clones("avx2", "default"))) KERNEL
+#else
+#define HOT KERNEL
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+/* e^x for float, vectorisable: a copy of onnx_ops_unary.c's exp_f (see
+ * there): n = round(x / ln2) by the 1.5 * 2^23 trick, e^r by Cephes'
+ * polynomial, 2^n assembled in two halves. */
+INLINE float exp_f(float x) {
+  float xc = x > 89.0f ? 89.0f : x; /* e^89 overflows to inf below, as it must */
+  xc = xc < -105.0f ? -105.0f : xc; /* e^-105 rounds to 0 below, as it must */
+  float t = xc * 1.44269504088896341f + 12582912.0f;
+  float nf = t - 12582912.0f;
+  float r = xc - nf * 0.693359375f;
+  r = r - nf * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  uint32_t tb;
+  memcpy(&tb, &t, sizeof tb);
+  int32_t k = (int32_t)(tb - 0x4B400000u); /* n, from the low bits of t */
+  int32_t k1 = k >> 1, k2 = k - k1;        /* each within [-76, 64] */
+  uint32_t b1 = ((uint32_t)k1 + 127u) << 23, b2 = ((uint32_t)k2 + 127u) << 23;
+  float s1, s2;
+  memcpy(&s1, &b1, sizeof s1);
+  memcpy(&s2, &b2, sizeof s2);
+  return p * s1 * s2;
+}
+#define EXP_F(x) exp_f(x)
+#define EXP_D(x) exp(x)
+
+/* ---- kernels ------------------------------------------------------------ */
+
+enum { SOFTMAX, LOG_SOFTMAX, HARDMAX };
+
+#define LANES 8  /* partial maxima and sums of a row */
+#define STRIP 64 /* columns of a block normalised together */
+
+/* One row of n values (inner = 1): y = e^(x-m) / sum, or for LogSoftmax
+ * y = (x - m) - log(sum), m the row's maximum. A NaN makes the row NaN. */
+#define ROW_KERNEL(T, EXP)                                                                         \
+  HOT static void row_##T(const T *restrict x, T *restrict y, int64_t n, bool log_) {              \
+    T mx[LANES], sum[LANES];                                                                       \
+    for (int k = 0; k < LANES; k++) {                                                              \
+      mx[k] = x[0];                                                                                \
+      sum[k] = 0;                                                                                  \
+    }                                                                                              \
+    int64_t j = 0;                                                                                 \
+    for (; j + LANES <= n; j += LANES)                                                             \
+      for (int k = 0; k < LANES; k++)                                                              \
+        mx[k] = x[j + k] > mx[k] ? x[j + k] : mx[k];                                               \
+    T m = mx[0];                                                                                   \
+    for (int k = 1; k < LANES; k++)                                                                \
+      m = mx[k] > m ? mx[k] : m;                                                                   \
+    for (; j < n; j++)                                                                             \
+      m = x[j] > m ? x[j] : m;                                                                     \
+    int64_t tail = n - n % LANES;                                                                  \
+    if (log_) {                                                                                    \
+      for (j = 0; j < tail; j += LANES)                                                            \
+        for (int k = 0; k < LANES; k++)                                                            \
+          sum[k] += EXP(x[j + k] - m);                                                             \
+      for (; j < n; j++)                                                                           \
+        sum[0] += EXP(x[j] - m);                                                                   \
+    } else {                                                                                       \
+      for (j = 0; j < tail; j += LANES)                                                            \
+        for (int k = 0; k < LANES; k++) {                                                          \
+          T v = EXP(x[j + k] - m);                                                                 \
+          y[j + k] = v;                                                                            \
+          sum[k] += v;                                                                             \
+        }                                                                                          \
+      for (; j < n; j++)                                                                           \
+        sum[0] += y[j] = EXP(x[j] - m);                                                            \
+    }                                                                                              \
+    T s = 0;                                                                                       \
+    for (int k = 0; k < LANES; k++)                                                                \
+      s += sum[k];                                                                                 \
+    if (log_) {                                                                                    \
+      T ls = log(s);                                                                               \
+      for (j = 0; j < n; j++)                                                                      \
+        y[j] = (x[j] - m) - ls;                                                                    \
+    } else {                                                                                       \
+      T r = 1 / s;                                                                                 \
+      for (j = 0; j < n; j++)                                                                      \
+        y[j] *= r;                                                                                 \
+    }                                                                                              \
+  }
+
+/* A block x[j*inner + i] normalised along j for every i, a strip of STRIP
+ * columns at a time so that the maxima and sums stay on the stack. */
+#define BLOCK_KERNEL(T, EXP)                                                                       \
+  KERNEL static void block_##T(const T *x, T *y, int64_t n, int64_t inner, bool log_) {            \
+    T mx[STRIP], sum[STRIP];                                                                       \
+    for (int64_t i0 = 0; i0 < inner; i0 += STRIP) {                                                \
+      int64_t w = inner - i0 < STRIP ? inner - i0 : STRIP;                                         \
+      const T *xs = x + i0;                                                                        \
+      T *ys = y + i0;                                                                              \
+      for (int64_t i = 0; i < w; i++) {                                                            \
+        mx[i] = xs[i];                                                                             \
+        sum[i] = 0;                                                                                \
+      }                                                                                            \
+      for (int64_t j = 1; j < n; j++)                                                              \
+        for (int64_t i = 0; i < w; i++)                                                            \
+          mx[i] = xs[j * inner + i] > mx[i] ? xs[j * inner + i] : mx[i];                           \
+      for (int64_t j = 0; j < n; j++)                                                              \
+        for (int64_t i = 0; i < w; i++) {                                                          \
+          T v = EXP(xs[j * inner + i] - mx[i]);                                                    \
+          if (!log_) ys[j * inner + i] = v;                                                        \
+          sum[i] += v;                                                                             \
+        }                                                                                          \
+      if (log_) {                                                                                  \
+        for (int64_t i = 0; i < w; i++)                                                            \
+          sum[i] = log(sum[i]);                                                                    \
+        for (int64_t j = 0; j < n; j++)                                                            \
+          for (int64_t i = 0; i < w; i++)                                                          \
+            ys[j * inner + i] = (xs[j * inner + i] - mx[i]) - sum[i];                              \
+      } else {                                                                                     \
+        for (int64_t i = 0; i < w; i++)                                                            \
+          sum[i] = 1 / sum[i];                                                                     \
+        for (int64_t j = 0; j < n; j++)                                                            \
+          for (int64_t i = 0; i < w; i++)                                                          \
+            ys[j * inner + i] *= sum[i];                                                           \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+/* Hardmax: 1 at the first maximum along j, 0 elsewhere. A NaN counts as
+ * larger than any number (numpy's argmax). */
+#define HARDMAX_KERNEL(T)                                                                          \
+  static void hardmax_##T(const T *x, T *y, int64_t n, int64_t inner) {                            \
+    for (int64_t i = 0; i < inner; i++) {                                                          \
+      int64_t best = 0;                                                                            \
+      for (int64_t j = 1; j < n; j++) {                                                            \
+        T v = x[j * inner + i], b = x[best * inner + i];                                           \
+        if (b == b && (v > b || v != v)) best = j;                                                 \
+      }                                                                                            \
+      for (int64_t j = 0; j < n; j++)                                                              \
+        y[j * inner + i] = j == best;                                                              \
+    }                                                                                              \
+  }
+
+ROW_KERNEL(float, EXP_F)
+ROW_KERNEL(double, EXP_D)
+BLOCK_KERNEL(float, EXP_F)
+BLOCK_KERNEL(double, EXP_D)
+HARDMAX_KERNEL(float)
+HARDMAX_KERNEL(double)
+
+/* float16 and bfloat16: in float, a strip of columns at a time (a row is a
+ * strip of one), reading x three times rather than storing rounded
+ * intermediates: the maxima, the sums, then the outputs. */
+#define HALF_KERNEL(N, LD, ST)                                                                     \
+  static void half_##N(const uint16_t *x, uint16_t *y, int64_t n, int64_t inner, int kind) {       \
+    float mx[STRIP], sum[STRIP];                                                                   \
+    for (int64_t i0 = 0; i0 < inner; i0 += STRIP) {                                                \
+      int64_t w = inner - i0 < STRIP ? inner - i0 : STRIP;                                         \
+      const uint16_t *xs = x + i0;                                                                 \
+      uint16_t *ys = y + i0;                                                                       \
+      int64_t best[STRIP];                                                                         \
+      for (int64_t i = 0; i < w; i++) {                                                            \
+        mx[i] = LD(xs[i]);                                                                         \
+        sum[i] = 0;                                                                                \
+        best[i] = 0;                                                                               \
+      }                                                                                            \
+      for (int64_t j = 1; j < n; j++)                                                              \
+        for (int64_t i = 0; i < w; i++) {                                                          \
+          float v = LD(xs[j * inner + i]);                                                         \
+          if (mx[i] == mx[i] && (v > mx[i] || v != v)) {                                           \
+            mx[i] = v;                                                                             \
+            best[i] = j;                                                                           \
+          }                                                                                        \
+        }                                                                                          \
+      if (kind == HARDMAX) {                                                                       \
+        for (int64_t j = 0; j < n; j++)                                                            \
+          for (int64_t i = 0; i < w; i++)                                                          \
+            ys[j * inner + i] = ST(j == best[i] ? 1.0f : 0.0f);                                    \
+        continue;                                                                                  \
+      }                                                                                            \
+      for (int64_t j = 0; j < n; j++)                                                              \
+        for (int64_t i = 0; i < w; i++)                                                            \
+          sum[i] += expf(LD(xs[j * inner + i]) - mx[i]);                                           \
+      for (int64_t j = 0; j < n; j++)                                                              \
+        for (int64_t i = 0; i < w; i++) {                                                          \
+          float d = LD(xs[j * inner + i]) - mx[i];                                                 \
+          ys[j * inner + i] = ST(kind == LOG_SOFTMAX ? d - logf(sum[i]) : expf(d) / sum[i]);       \
+        }                                                                                          \
+    }                                                                                              \
+  }
+HALF_KERNEL(f16, fp16_to_float, float_to_fp16)
+HALF_KERNEL(bf16, bf16_to_float, float_to_bf16)
+
+/* ---- operators ---------------------------------------------------------- */
 
 typedef struct softmax_attr {
   int64_t axis;
@@ -24,62 +239,19 @@ static int softmax_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_
                          err *e) {
   const softmax_attr *at = n->attr;
   int axis;
-  if (!onnx_dtype_is_float(in[0]->dtype))
-    return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(in[0]->dtype));
+  inferd_dtype t = in[0]->dtype;
+  if (!onnx_dtype_is_float(t) && t != INFERD_TYPE_FP16 && t != INFERD_TYPE_BF16)
+    return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(t));
   int rc = onnx_axis(at->axis, in[0]->ndim, false, &axis, e);
   if (rc) return rc;
   onnx_tensor_like(out[0], in[0]);
   return 0;
 }
 
-/* Normalises x[j*inner + i] along j for every i of a block, a strip of
- * STRIP columns at a time so that the maxima and sums stay in registers or
- * on the stack; inner = 1 is a plain row. */
-#define STRIP 64
-#define SOFTMAX_BLOCK(T, EXP)                                                                      \
-  ONNX_VECTORIZE static void softmax_##T(const T *x, T *y, int64_t n, int64_t inner) {             \
-    T mx[STRIP], sum[STRIP];                                                                       \
-    if (inner == 1) {                                                                              \
-      T m = x[0], s = 0;                                                                           \
-      for (int64_t j = 1; j < n; j++)                                                              \
-        m = x[j] > m ? x[j] : m;                                                                   \
-      for (int64_t j = 0; j < n; j++)                                                              \
-        s += y[j] = EXP(x[j] - m);                                                                 \
-      s = 1 / s;                                                                                   \
-      for (int64_t j = 0; j < n; j++)                                                              \
-        y[j] *= s;                                                                                 \
-      return;                                                                                      \
-    }                                                                                              \
-    for (int64_t i0 = 0; i0 < inner; i0 += STRIP) {                                                \
-      int64_t w = inner - i0 < STRIP ? inner - i0 : STRIP;                                         \
-      const T *xs = x + i0;                                                                        \
-      T *ys = y + i0;                                                                              \
-      for (int64_t i = 0; i < w; i++) {                                                            \
-        mx[i] = xs[i];                                                                             \
-        sum[i] = 0;                                                                                \
-      }                                                                                            \
-      for (int64_t j = 1; j < n; j++)                                                              \
-        for (int64_t i = 0; i < w; i++)                                                            \
-          mx[i] = xs[j * inner + i] > mx[i] ? xs[j * inner + i] : mx[i];                           \
-      for (int64_t j = 0; j < n; j++)                                                              \
-        for (int64_t i = 0; i < w; i++) {                                                          \
-          T v = EXP(xs[j * inner + i] - mx[i]);                                                    \
-          ys[j * inner + i] = v;                                                                   \
-          sum[i] += v;                                                                             \
-        }                                                                                          \
-      for (int64_t i = 0; i < w; i++)                                                              \
-        sum[i] = 1 / sum[i];                                                                       \
-      for (int64_t j = 0; j < n; j++)                                                              \
-        for (int64_t i = 0; i < w; i++)                                                            \
-          ys[j * inner + i] *= sum[i];                                                             \
-    }                                                                                              \
-  }
-SOFTMAX_BLOCK(float, expf)
-SOFTMAX_BLOCK(double, exp)
-
 static int softmax_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                        err *e) {
   const softmax_attr *at = n->attr;
+  int kind = *(const int *)n->op->kernels;
   const onnx_tensor *x = in[0];
   int axis;
   int rc = onnx_axis(at->axis, x->ndim, false, &axis, e);
@@ -94,18 +266,39 @@ static int softmax_run(const onnx_node *n, const onnx_tensor *const *in, onnx_te
   }
   if (len == 0 || inner == 0) return 0;
   int64_t block = len * inner;
+  size_t es = dtype_size(x->dtype);
+  bool f32 = x->dtype == INFERD_TYPE_FP32, lg = kind == LOG_SOFTMAX;
   for (int64_t o = 0; o < outer; o++) {
-    if (x->dtype == INFERD_TYPE_FP32)
-      softmax_float((const float *)x->data + o * block, (float *)out[0]->data + o * block, len,
-                    inner);
-    else
-      softmax_double((const double *)x->data + o * block, (double *)out[0]->data + o * block, len,
-                     inner);
+    const void *xb = (const char *)x->data + (size_t)(o * block) * es;
+    void *yb = (char *)out[0]->data + (size_t)(o * block) * es;
+    if (x->dtype == INFERD_TYPE_FP16) {
+      half_f16(xb, yb, len, inner, kind);
+    } else if (x->dtype == INFERD_TYPE_BF16) {
+      half_bf16(xb, yb, len, inner, kind);
+    } else if (kind == HARDMAX) {
+      if (f32)
+        hardmax_float(xb, yb, len, inner);
+      else
+        hardmax_double(xb, yb, len, inner);
+    } else if (inner == 1) {
+      if (f32)
+        row_float(xb, yb, len, lg);
+      else
+        row_double(xb, yb, len, lg);
+    } else {
+      if (f32)
+        block_float(xb, yb, len, inner, lg);
+      else
+        block_double(xb, yb, len, inner, lg);
+    }
   }
   return 0;
 }
 
-const onnx_op onnx_op_softmax = {.name = "Softmax",
+static const int kind_softmax = SOFTMAX, kind_log_softmax = LOG_SOFTMAX, kind_hardmax = HARDMAX;
+
+const onnx_op onnx_op_softmax = {.kernels = &kind_softmax,
+                                 .name = "Softmax",
                                  .domain = "",
                                  .min_inputs = 1,
                                  .max_inputs = 1,
@@ -114,10 +307,31 @@ const onnx_op onnx_op_softmax = {.name = "Softmax",
                                  .init = softmax_init,
                                  .infer = softmax_infer,
                                  .run = softmax_run};
+static const onnx_op op_log_softmax = {.kernels = &kind_log_softmax,
+                                       .name = "LogSoftmax",
+                                       .domain = "",
+                                       .min_inputs = 1,
+                                       .max_inputs = 1,
+                                       .min_outputs = 1,
+                                       .max_outputs = 1,
+                                       .init = softmax_init,
+                                       .infer = softmax_infer,
+                                       .run = softmax_run};
+static const onnx_op op_hardmax = {.kernels = &kind_hardmax,
+                                   .name = "Hardmax",
+                                   .domain = "",
+                                   .min_inputs = 1,
+                                   .max_inputs = 1,
+                                   .min_outputs = 1,
+                                   .max_outputs = 1,
+                                   .init = softmax_init,
+                                   .infer = softmax_infer,
+                                   .run = softmax_run};
 
 const onnx_op_row onnx_ops_softmax[] = {
-    {&onnx_op_softmax, 1},
-    {&onnx_op_softmax, 11},
-    {&onnx_op_softmax, 13},
-    {NULL, 0},
+    {&onnx_op_softmax, 1},  {&onnx_op_softmax, 11},
+    {&onnx_op_softmax, 13}, {&op_log_softmax, 1},
+    {&op_log_softmax, 11},  {&op_log_softmax, 13},
+    {&op_hardmax, 1},       {&op_hardmax, 11},
+    {&op_hardmax, 13},      {NULL, 0},
 };

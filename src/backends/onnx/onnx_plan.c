@@ -11,14 +11,29 @@
  * constant, a graph input, or shares its memory with another output; those
  * are copied.
  *
+ * Operators with per-plan state (onnx_op.plan: a oneDNN primitive made for
+ * these shapes) get it made here and freed with the plan; the scratch
+ * memory they ask for is one more interval of the workspace, alive during
+ * their step only. A node that adds a residual into its result
+ * (ONNX_POST_SUM) gets its output placed over that input's memory when the
+ * input dies at that step, so that the sum happens in place.
+ *
+ * With INFERD_ONNX_PROFILE set in the environment, an instance times its
+ * steps and, when it is freed, prints to stderr the time spent per
+ * operator type (the op_type of fused nodes names the fusion), the way
+ * ONNX Runtime's profiler is used to find where a model's time goes.
+ *
  * An instance keeps the plans of the last ONNX_PLAN_CACHE signatures it met
  * and one workspace sized for the largest of them, so that execute, once a
  * signature has been seen, allocates nothing but the outputs inferd asks
  * for through exec->alloc. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/dtype.h"
+#include "onnx_dnnl.h"
 #include "onnx_graph.h"
 
 #define ONNX_PLAN_CACHE 16
@@ -32,6 +47,9 @@ typedef struct onnx_step {
   const onnx_node *node;
   const onnx_tensor **in;
   onnx_tensor **out;
+  onnx_plan_req req;   /* what node->op->plan made; zero when it has none */
+  int64_t scratch_off; /* of req.scratch_bytes in the workspace; -1 when none */
+  void *scratch;       /* bound into the workspace */
 } onnx_step;
 
 /* How a value's memory is found. */
@@ -63,6 +81,7 @@ struct onnx_plan {
   size_t n_steps;
   onnx_step *steps;
   size_t ws_size;
+  size_t state_bytes;   /* held by the steps' states */
   view_list *in_views;  /* per model input */
   bool *direct;         /* per graph output: computed in the output buffer */
   view_list *out_views; /* per graph output when direct */
@@ -71,7 +90,7 @@ struct onnx_plan {
 /* ---- planning ----------------------------------------------------------- */
 
 typedef struct interval {
-  int v;
+  int v; /* the value, or -1 - step for a step's scratch */
   int64_t def, last;
   size_t size;
   size_t off;
@@ -214,6 +233,28 @@ static int plan_node(onnx_plan *p, const onnx_model *m, const onnx_node *n, cons
   return 1;
 }
 
+/* A step that adds input k into its result (ONNX_POST_SUM) reads that
+ * input only as the result's starting value: when the input's memory is a
+ * workspace tensor that dies at this step, of the result's size, the
+ * result takes it over and the step sums in place instead of copying. */
+static void sum_in_place(onnx_plan *p, const onnx_step *st, int64_t s, const enum kind *kind,
+                         int64_t *last) {
+  const onnx_node *n = st->node;
+  int k = -1;
+  for (int i = 0; i < n->n_post; i++)
+    if (n->post[i].kind == ONNX_POST_SUM) k = n->post[i].input;
+  if (k < 0 || k >= n->n_in || n->in[k] < 0 || n->out[0] < 0) return;
+  int r = p->root[n->in[k]], o = p->root[n->out[0]];
+  if (r == o || kind[r] != K_STEP || kind[o] != K_STEP || last[r] != s) return;
+  if (p->ws_off[r] == WS_OUTPUT || p->ws_off[o] == WS_OUTPUT) return;
+  if (onnx_tensor_bytes(&p->t[r]) != onnx_tensor_bytes(&p->t[o])) return;
+  for (int i = 0; i < n->n_in; i++) /* the input must not also be read as another operand */
+    if (i != k && n->in[i] >= 0 && p->root[n->in[i]] == r) return;
+  for (size_t v = 0; v < p->n_values; v++)
+    if (p->root[v] == o) p->root[v] = r;
+  last[r] = last[o];
+}
+
 static int plan_build(onnx_plan *p, const onnx_model *m, const int *ndims,
                       const int64_t (*shapes)[ONNX_MAX_DIMS], const void *const *key_data,
                       enum kind *kind, int64_t *def, int64_t *last, err *e) {
@@ -263,7 +304,17 @@ static int plan_build(onnx_plan *p, const onnx_model *m, const int *ndims,
       continue;
     }
     int64_t s = (int64_t)p->n_steps;
-    p->steps[p->n_steps++] = (onnx_step){n, in, out};
+    onnx_step *st = &p->steps[p->n_steps++];
+    *st = (onnx_step){.node = n, .in = in, .out = out, .scratch_off = -1};
+    st->req.threads = m->threads;
+    if (n->op->plan) {
+      if ((rc = n->op->plan(n, in, (const onnx_tensor *const *)out, &st->req, e))) {
+        char label[200];
+        err_prefix(e, "%s: ", onnx_node_label(label, n));
+        return rc;
+      }
+      p->state_bytes += st->req.state_bytes;
+    }
     for (int k = 0; k < n->n_in; k++)
       if (n->in[k] >= 0) last[p->root[n->in[k]]] = s;
     for (int k = 0; k < n->n_out; k++)
@@ -290,8 +341,11 @@ static int plan_build(onnx_plan *p, const onnx_model *m, const int *ndims,
     }
   }
 
-  /* Workspace for every other step-made root. */
-  size_t n_it = 0;
+  for (size_t s = 0; s < p->n_steps; s++)
+    sum_in_place(p, &p->steps[s], (int64_t)s, kind, last);
+
+  /* Workspace for every other step-made root, and the steps' scratch. */
+  size_t n_it = p->n_steps;
   for (size_t v = 0; v < nv; v++)
     n_it += kind[v] == K_STEP && p->root[v] == (int)v;
   interval *it = calloc(n_it + 1, sizeof *it);
@@ -301,9 +355,17 @@ static int plan_build(onnx_plan *p, const onnx_model *m, const int *ndims,
     if (kind[v] == K_STEP && p->root[v] == (int)v && p->ws_off[v] != WS_OUTPUT)
       it[n_it++] =
           (interval){(int)v, def[v], last[v], (onnx_tensor_bytes(&p->t[v]) + 63) & ~(size_t)63, 0};
+  for (size_t s = 0; s < p->n_steps; s++)
+    if (p->steps[s].req.scratch_bytes)
+      it[n_it++] = (interval){-1 - (int)s, (int64_t)s, (int64_t)s,
+                              (p->steps[s].req.scratch_bytes + 63) & ~(size_t)63, 0};
   rc = place(it, n_it, &p->ws_size, e);
-  for (size_t i = 0; i < n_it && !rc; i++)
-    p->ws_off[it[i].v] = (int64_t)it[i].off;
+  for (size_t i = 0; i < n_it && !rc; i++) {
+    if (it[i].v >= 0)
+      p->ws_off[it[i].v] = (int64_t)it[i].off;
+    else
+      p->steps[-1 - it[i].v].scratch_off = (int64_t)it[i].off;
+  }
   free(it);
   if (rc) return rc;
 
@@ -339,6 +401,8 @@ int onnx_plan_build(const onnx_model *m, const int *ndims, const int64_t (*shape
 
 void onnx_plan_free(onnx_plan *p) {
   if (!p) return;
+  for (size_t s = 0; p->steps && s < p->n_steps; s++)
+    if (p->steps[s].req.state) p->steps[s].node->op->plan_free(p->steps[s].req.state);
   if (p->arena) arena_destroy(p->arena);
   free(p);
 }
@@ -347,12 +411,41 @@ size_t onnx_plan_workspace(const onnx_plan *p) { return p->ws_size; }
 
 const onnx_tensor *onnx_plan_tensor(const onnx_plan *p, int v) { return &p->t[v]; }
 
-/* Points every workspace tensor of p into ws. */
+/* Points every workspace tensor and scratch of p into ws. */
 static void plan_bind(onnx_plan *p, unsigned char *ws) {
   for (size_t v = 0; v < p->n_values; v++) {
     int64_t off = p->ws_off[p->root[v]];
     if (off >= 0) p->t[v].data = ws + off;
   }
+  for (size_t s = 0; s < p->n_steps; s++)
+    p->steps[s].scratch = p->steps[s].scratch_off >= 0 ? ws + p->steps[s].scratch_off : NULL;
+}
+
+size_t onnx_plan_state_bytes(const onnx_plan *p) { return p->state_bytes; }
+
+size_t onnx_plan_steps(const onnx_plan *p) { return p->n_steps; }
+
+const onnx_node *onnx_plan_step_node(const onnx_plan *p, size_t s) { return p->steps[s].node; }
+
+bool onnx_plan_shares(const onnx_plan *p, int v, int w) { return p->root[v] == p->root[w]; }
+
+int onnx_run_once(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
+                  err *e) {
+  onnx_plan_req req = {.threads = 1};
+  onnx_step_ctx ctx = {.threads = 1};
+  int rc = n->op->plan ? n->op->plan(n, in, (const onnx_tensor *const *)out, &req, e) : 0;
+  if (rc) return rc;
+  ctx.state = req.state;
+  ctx.scratch_bytes = req.scratch_bytes;
+  if (req.scratch_bytes &&
+      !(ctx.scratch = aligned_alloc(64, (req.scratch_bytes + 63) & ~(size_t)63)))
+    rc = err_set(e, -ENOMEM, "out of memory");
+  if (!rc) rc = onnx_dnnl_stream_new(&ctx.stream, e);
+  if (!rc) rc = n->op->run_step(n, &ctx, in, out, e);
+  onnx_dnnl_stream_free(ctx.stream);
+  free(ctx.scratch);
+  if (req.state) n->op->plan_free(req.state);
+  return rc;
 }
 
 /* ---- instances ---------------------------------------------------------- */
@@ -369,12 +462,55 @@ struct onnx_instance {
   size_t bytes;                /* counted in m->instance_bytes */
   bool counted;                /* in m->n_instances */
   const inferd_tensor **bound; /* per model input, during a run */
+  void *stream;                /* oneDNN's, for the steps' primitives */
+  double *prof;                /* INFERD_ONNX_PROFILE: seconds per model node */
+  uint64_t prof_runs;
 };
+
+static double seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Prints the profile: time per op_type, most first. */
+static void profile_print(const onnx_instance *in) {
+  const onnx_model *m = in->m;
+  size_t n = m->n_nodes, k = 0;
+  const char **type = calloc(n + 1, sizeof *type);
+  double *t = calloc(n + 1, sizeof *t), total = 0;
+  int *count = calloc(n + 1, sizeof *count);
+  if (!type || !t || !count) goto done;
+  for (size_t i = 0; i < n; i++) {
+    size_t j = 0;
+    while (j < k && strcmp(type[j], m->nodes[i].op_type) != 0)
+      j++;
+    if (j == k) type[k++] = m->nodes[i].op_type;
+    t[j] += in->prof[i];
+    count[j]++;
+    total += in->prof[i];
+  }
+  fprintf(stderr, "onnx profile: %llu runs, %.3f ms per run\n", (unsigned long long)in->prof_runs,
+          in->prof_runs ? total * 1e3 / (double)in->prof_runs : 0);
+  for (size_t done = 0; done < k; done++) {
+    size_t best = 0;
+    for (size_t j = 1; j < k; j++)
+      if (t[j] > t[best]) best = j;
+    fprintf(stderr, "  %8.3f ms %5.1f%%  %3d x %s\n",
+            in->prof_runs ? t[best] * 1e3 / (double)in->prof_runs : 0,
+            total > 0 ? 100 * t[best] / total : 0, count[best], type[best]);
+    t[best] = -1;
+  }
+done:
+  free(type);
+  free(t);
+  free(count);
+}
 
 static void account(onnx_instance *in) {
   size_t bytes = in->ws_cap;
   for (size_t i = 0; i < in->n_plans; i++)
-    bytes += arena_used(in->plans[i]->arena);
+    bytes += arena_used(in->plans[i]->arena) + in->plans[i]->state_bytes;
   atomic_fetch_add(&in->m->instance_bytes, bytes);
   atomic_fetch_sub(&in->m->instance_bytes, in->bytes);
   in->bytes = bytes;
@@ -401,7 +537,9 @@ int onnx_instance_new(onnx_model *m, onnx_instance **out, err *e) {
     return err_set(e, -ENOMEM, "out of memory");
   }
   in->m = m;
-  int rc = reserve(in, m->instance_estimate, e);
+  if (getenv("INFERD_ONNX_PROFILE")) in->prof = calloc(m->n_nodes + 1, sizeof *in->prof);
+  int rc = onnx_dnnl_stream_new(&in->stream, e);
+  if (!rc) rc = reserve(in, m->instance_estimate, e);
   if (rc) {
     onnx_instance_free(in);
     return rc;
@@ -415,12 +553,15 @@ int onnx_instance_new(onnx_model *m, onnx_instance **out, err *e) {
 
 void onnx_instance_free(onnx_instance *in) {
   if (!in) return;
+  if (in->prof) profile_print(in);
+  free(in->prof);
   for (size_t i = 0; i < in->n_plans; i++)
     onnx_plan_free(in->plans[i]);
   atomic_fetch_sub(&in->m->instance_bytes, in->bytes);
   if (in->counted) atomic_fetch_sub(&in->m->n_instances, 1);
   free(in->ws);
   free(in->bound);
+  onnx_dnnl_stream_free(in->stream);
   free(in);
 }
 
@@ -554,9 +695,23 @@ int onnx_instance_run(onnx_instance *in, inferd_exec *x, err *e) {
     }
   }
 
+  if (in->prof) in->prof_runs++;
   for (size_t s = 0; s < p->n_steps; s++) {
     const onnx_step *st = &p->steps[s];
-    if ((rc = st->node->op->run(st->node, st->in, st->out, e))) {
+    const onnx_node *n = st->node;
+    double t0 = in->prof ? seconds() : 0;
+    if (n->op->run_step) {
+      onnx_step_ctx ctx = {.state = st->req.state,
+                           .scratch = st->scratch,
+                           .scratch_bytes = st->req.scratch_bytes,
+                           .stream = in->stream,
+                           .threads = m->threads};
+      rc = n->op->run_step(n, &ctx, st->in, st->out, e);
+    } else {
+      rc = n->op->run(n, st->in, st->out, e);
+    }
+    if (in->prof) in->prof[n - m->nodes] += seconds() - t0;
+    if (rc) {
       char label[200];
       err_prefix(e, "%s: ", onnx_node_label(label, st->node));
       return rc;

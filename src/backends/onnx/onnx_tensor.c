@@ -184,6 +184,7 @@ int onnx_tensor_decode(const Onnx__TensorProto *tp, arena *a, onnx_tensor *t, er
     if (bytes) memcpy(t->data, tp->raw_data.data, bytes);
     return 0;
   }
+  if (!bytes) return 0; /* an empty tensor: its typed field may be NULL */
   switch (t->dtype) {
   case INFERD_TYPE_FP32: memcpy(t->data, tp->float_data, bytes); break;
   case INFERD_TYPE_FP64: memcpy(t->data, tp->double_data, bytes); break;
@@ -251,5 +252,36 @@ int onnx_attr_bool(const Onnx__NodeProto *p, const char *name, bool def, bool *o
   if (v != 0 && v != 1)
     return err_set(e, -ENOTSUP, "attribute %s=%lld is not supported (0 or 1)", name, (long long)v);
   *out = v != 0;
+  return 0;
+}
+
+int onnx_attr_ints(const Onnx__NodeProto *p, const char *name, int64_t *out, int max, int *n,
+                   err *e) {
+  const Onnx__AttributeProto *at = onnx_attr_find(p, name);
+  *n = -1;
+  if (!at) return 0;
+  if (at->has_type && at->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS)
+    return err_set(e, -EINVAL, "attribute '%s' must be INTS", name);
+  if (at->n_ints > (size_t)max)
+    return err_set(e, -ENOTSUP, "attribute '%s' has %zu values; at most %d are supported", name,
+                   at->n_ints, max);
+  for (size_t i = 0; i < at->n_ints; i++)
+    out[i] = at->ints[i];
+  *n = (int)at->n_ints;
+  return 0;
+}
+
+int onnx_attr_string(const Onnx__NodeProto *p, const char *name, const char *def, arena *a,
+                     const char **out, err *e) {
+  const Onnx__AttributeProto *at = onnx_attr_find(p, name);
+  if (!at) {
+    *out = def;
+    return 0;
+  }
+  if (at->has_type ? at->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING : !at->has_s)
+    return err_set(e, -EINVAL, "attribute '%s' must be a STRING", name);
+  char *s = arena_strndup(a, at->has_s ? (const char *)at->s.data : "", at->has_s ? at->s.len : 0);
+  if (!s) return err_set(e, -ENOMEM, "out of memory");
+  *out = s;
   return 0;
 }
