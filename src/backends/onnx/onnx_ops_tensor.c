@@ -89,6 +89,7 @@ static int not_known(const char *what, err *e) {
 /* Reads a known INT32 or INT64 tensor (a scalar or a 1-D list of at most
  * max values) into v. */
 static int known_ints(const onnx_tensor *t, const char *what, int64_t *v, int max, int *n, err *e) {
+  if (!t) return err_set(e, -EINVAL, "the %s input is missing", what);
   if (t->dtype != INFERD_TYPE_INT64 && t->dtype != INFERD_TYPE_INT32)
     return err_set(e, -EINVAL, "the %s input must be INT32 or INT64, not %s", what,
                    dtype_name(t->dtype));
