@@ -35,27 +35,24 @@
 
 #define READ_CHUNK   (64 << 10)
 #define OUT_LIMIT    (8 << 20)
-#define OWN_SEG_SIZE 16384
 #define MAX_STREAMS  256
 #define MAX_HEADERS  64
 
 typedef struct send_group send_group;
 typedef struct h2c h2c;
 
-/* A piece of the output queue: bytes owned by the segment, or pointing into
- * a send group's memory. */
+/* A piece of the output queue: bytes copied into the connection's staging
+ * buffer (ref NULL: at stage_off), or pointing into a send group's memory. */
 typedef struct out_seg {
-  struct out_seg *next;
-  const uint8_t *data;
-  size_t len, off;
-  send_group *group; /* NULL for owned bytes */
-  size_t cap;        /* room in own[] */
-  uint8_t own[];
+  const uint8_t *ref;
+  size_t stage_off;
+  size_t len, off; /* bytes, and those already written */
+  send_group *group;
 } out_seg;
 
 /* The body bytes of one h2_send: handed to nghttp2 a frame at a time. */
 struct send_group {
-  send_group *next;
+  send_group *next; /* the stream's pending list, or the connection's spares */
   struct iovec *iov;
   size_t n, i, off; /* the next byte to hand out: iov[i] + off */
   size_t unhanded;  /* bytes not yet in a frame */
@@ -68,7 +65,7 @@ struct send_group {
 struct h2_stream {
   int32_t id;
   h2c *c;
-  h2_stream *next; /* the connection's streams */
+  h2_stream *next; /* the connection's streams, or its spares */
   int holds;
   bool closed;    /* on_close has been called */
   bool requested; /* on_request has been called */
@@ -92,13 +89,24 @@ struct h2c {
   net_conn base;
   nghttp2_session *session;
   h2_stream *streams;
-  out_seg *out, *out_tail;
+  /* The output queue: segs[head_seg .. n_segs), copied bytes in stage.
+   * Both are kept (emptied, not freed) between writes, and spent groups
+   * and streams are kept for reuse: a request allocates nothing here once
+   * the connection has warmed up. */
+  out_seg *segs;
+  size_t n_segs, cap_segs, head_seg;
+  buf stage;
   size_t out_bytes;
+  send_group *spare_groups;
+  h2_stream *spare_streams;
+  int n_spare_groups, n_spare_streams;
   size_t pending_bytes; /* response body queued in streams, not yet in frames */
   uint8_t *rbuf;
   bool reading, writing, in_io, goaway;
   uint64_t deadline_ms;
 };
+
+#define SPARES_MAX 64
 
 static void pump(h2c *c);
 
@@ -107,11 +115,28 @@ static void *ctx_of(const h2c *c) { return c->base.lis->ctx; }
 
 /* ---- send groups ------------------------------------------------------------ */
 
-static void group_maybe_done(send_group *g) {
+static send_group *group_new(h2c *c) {
+  send_group *g = c->spare_groups;
+  if (g) {
+    c->spare_groups = g->next;
+    c->n_spare_groups--;
+    memset(g, 0, sizeof *g);
+    return g;
+  }
+  return calloc(1, sizeof *g);
+}
+
+static void group_maybe_done(h2c *c, send_group *g) {
   if (g->segs || g->unhanded) return;
   if (g->done) g->done(g->arg);
   if (g->iov != g->inline_iov) free(g->iov);
-  free(g);
+  if (c->n_spare_groups < SPARES_MAX) {
+    g->next = c->spare_groups;
+    c->spare_groups = g;
+    c->n_spare_groups++;
+  } else {
+    free(g);
+  }
 }
 
 /* Drops a stream's body not yet in frames (the stream is gone). */
@@ -123,68 +148,71 @@ static void drop_pending(h2_stream *s) {
   while (g) {
     send_group *next = g->next;
     g->unhanded = 0;
-    group_maybe_done(g);
+    group_maybe_done(s->c, g);
     g = next;
   }
 }
 
 /* ---- the output queue -------------------------------------------------------- */
 
-static out_seg *own_seg(h2c *c, size_t need) {
-  out_seg *t = c->out_tail;
-  if (t && !t->group && t->cap - t->len >= need) return t;
-  size_t cap = need > OWN_SEG_SIZE ? need : OWN_SEG_SIZE;
-  out_seg *s = malloc(sizeof *s + cap);
-  if (!s) return NULL;
-  *s = (out_seg){.data = NULL, .cap = cap};
-  s->data = s->own;
-  if (c->out_tail)
-    c->out_tail->next = s;
-  else
-    c->out = s;
-  c->out_tail = s;
-  return s;
+static out_seg *push_seg(h2c *c) {
+  if (c->n_segs == c->cap_segs) {
+    size_t cap = c->cap_segs ? 2 * c->cap_segs : 64;
+    out_seg *p = realloc(c->segs, cap * sizeof *p);
+    if (!p) return NULL;
+    c->segs = p;
+    c->cap_segs = cap;
+  }
+  out_seg *g = &c->segs[c->n_segs++];
+  *g = (out_seg){0};
+  return g;
 }
 
 static bool queue_copy(h2c *c, const uint8_t *data, size_t len) {
-  out_seg *s = own_seg(c, len);
-  if (!s) return false;
-  memcpy(s->own + s->len, data, len);
-  s->len += len;
+  out_seg *last = c->n_segs > c->head_seg ? &c->segs[c->n_segs - 1] : NULL;
+  if (!last || last->ref || last->stage_off + last->len != c->stage.len) {
+    if (!(last = push_seg(c))) return false;
+    last->stage_off = c->stage.len;
+  }
+  buf_append(&c->stage, data, len);
+  if (c->stage.oom) return false;
+  last->len += len;
   c->out_bytes += len;
   return true;
 }
 
 static bool queue_ref(h2c *c, send_group *g, const uint8_t *data, size_t len) {
-  out_seg *s = malloc(sizeof *s);
-  if (!s) return false;
-  *s = (out_seg){.data = data, .len = len, .group = g};
+  out_seg *seg = push_seg(c);
+  if (!seg) return false;
+  seg->ref = data;
+  seg->len = len;
+  seg->group = g;
   g->segs++;
-  if (c->out_tail)
-    c->out_tail->next = s;
-  else
-    c->out = s;
-  c->out_tail = s;
   c->out_bytes += len;
   return true;
 }
 
-static void seg_free(out_seg *s) {
-  send_group *g = s->group;
-  free(s);
+/* A segment is out (or dropped): its group may be done. */
+static void seg_done(h2c *c, out_seg *seg) {
+  send_group *g = seg->group;
   if (g) {
     g->segs--;
-    group_maybe_done(g);
+    group_maybe_done(c, g);
   }
 }
 
+static bool queue_empty(const h2c *c) { return c->head_seg == c->n_segs; }
+
 /* Writes the queue; false when the socket is closed (error). */
 static bool flush(h2c *c) {
-  while (c->out) {
+  while (!queue_empty(c)) {
     struct iovec iov[64];
     int n = 0;
-    for (out_seg *s = c->out; s && n < 64; s = s->next)
-      iov[n++] = (struct iovec){(void *)(s->data + s->off), s->len - s->off};
+    for (size_t i = c->head_seg; i < c->n_segs && n < 64; i++) {
+      const out_seg *g = &c->segs[i];
+      const uint8_t *base = g->ref ? g->ref : (const uint8_t *)c->stage.data + g->stage_off;
+      iov[n++] = (struct iovec){(void *)(base + g->off), g->len - g->off};
+    }
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
     ssize_t w = sendmsg(c->base.watch.fd, &msg, MSG_NOSIGNAL);
     if (w < 0) {
@@ -194,19 +222,22 @@ static bool flush(h2c *c) {
     }
     size_t left = (size_t)w;
     c->out_bytes -= left;
-    while (left && c->out) {
-      out_seg *s = c->out;
-      size_t rest = s->len - s->off;
+    while (left && !queue_empty(c)) {
+      out_seg *g = &c->segs[c->head_seg];
+      size_t rest = g->len - g->off;
       if (left < rest) {
-        s->off += left;
+        g->off += left;
         left = 0;
       } else {
         left -= rest;
-        c->out = s->next;
-        if (!c->out) c->out_tail = NULL;
-        seg_free(s);
+        c->head_seg++;
+        seg_done(c, g);
       }
     }
+  }
+  if (queue_empty(c)) { /* everything out: the queue starts over */
+    c->head_seg = c->n_segs = 0;
+    c->stage.len = 0;
   }
   return true;
 }
@@ -247,7 +278,7 @@ static int on_send_data(nghttp2_session *session, nghttp2_frame *frame, const ui
     if (g->unhanded == 0) {
       s->pending = g->next;
       if (!s->pending) s->pending_tail = NULL;
-      group_maybe_done(g);
+      group_maybe_done(c, g);
     }
   }
   return 0;
@@ -294,8 +325,19 @@ static h2_stream *stream_of(h2c *c, int32_t id) {
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user) {
   h2c *c = user;
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  h2_stream *s = calloc(1, sizeof *s);
-  if (!s) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  h2_stream *s = c->spare_streams;
+  if (s) {
+    /* a spare keeps its buffers: emptied, not freed */
+    c->spare_streams = s->next;
+    c->n_spare_streams--;
+    buf hbuf = s->hbuf, trailers = s->trailers;
+    memset(s, 0, sizeof *s);
+    s->hbuf = hbuf;
+    s->trailers = trailers;
+    s->hbuf.len = s->trailers.len = 0;
+  } else if (!(s = calloc(1, sizeof *s))) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
   s->id = frame->hd.stream_id;
   s->c = c;
   s->holds = 1; /* the connection's, until the stream closes */
@@ -362,9 +404,15 @@ static void stream_free(h2_stream *s) {
       *p = s->next;
       break;
     }
-  buf_free(&s->hbuf);
-  buf_free(&s->trailers);
-  free(s);
+  if (c->n_spare_streams < SPARES_MAX && !c->base.closed) {
+    s->next = c->spare_streams;
+    c->spare_streams = s;
+    c->n_spare_streams++;
+  } else {
+    buf_free(&s->hbuf);
+    buf_free(&s->trailers);
+    free(s);
+  }
   net_conn_release(&c->base);
 }
 
@@ -444,7 +492,7 @@ int h2_send(h2_stream *s, const struct iovec *iov, size_t n, void (*done)(void *
     if (done) done(arg);
     return s->closed ? -ECANCELED : -EINVAL;
   }
-  send_group *g = calloc(1, sizeof *g);
+  send_group *g = group_new(s->c);
   if (!g) {
     if (done) done(arg);
     return -ENOMEM;
@@ -462,7 +510,7 @@ int h2_send(h2_stream *s, const struct iovec *iov, size_t n, void (*done)(void *
   g->done = done;
   g->arg = arg;
   if (g->unhanded == 0) {
-    group_maybe_done(g);
+    group_maybe_done(s->c, g);
     return 0;
   }
   if (s->pending_tail)
@@ -514,7 +562,7 @@ void h2_consume(h2_stream *s, size_t n) {
 /* Reading pauses while more than OUT_LIMIT waits for the socket. */
 static void set_events(h2c *c) {
   bool read = c->out_bytes <= OUT_LIMIT;
-  bool write = c->out != NULL;
+  bool write = !queue_empty(c);
   if (read == c->reading && write == c->writing) return;
   c->reading = read;
   c->writing = write;
@@ -537,11 +585,12 @@ static void pump(h2c *c) {
       return;
     }
     /* More frames may be waiting behind a full queue that has now drained. */
-    if (c->out || c->out_bytes > OUT_LIMIT || !nghttp2_session_want_write(c->session)) break;
+    if (!queue_empty(c) || c->out_bytes > OUT_LIMIT || !nghttp2_session_want_write(c->session))
+      break;
   }
   c->in_io = false;
   if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
-      !c->out) {
+      queue_empty(c)) {
     net_conn_close(&c->base);
     return;
   }
@@ -580,7 +629,7 @@ static void on_tick(net_conn *nc, uint64_t now) {
   if (now < c->deadline_ms) return;
   /* Idle past the timeout with nothing in flight, or a client that takes
    * nothing for that long: the connection goes. */
-  if (!c->streams || c->out) net_conn_close(&c->base);
+  if (!c->streams || !queue_empty(c)) net_conn_close(&c->base);
 }
 
 static void on_drain(net_conn *nc) {
@@ -609,17 +658,27 @@ static void on_close(net_conn *nc) {
   }
   nghttp2_session_del(c->session);
   c->session = NULL;
-  while (c->out) {
-    out_seg *s = c->out;
-    c->out = s->next;
-    seg_free(s);
-  }
-  c->out_tail = NULL;
+  while (!queue_empty(c)) seg_done(c, &c->segs[c->head_seg++]);
+  c->head_seg = c->n_segs = 0;
   c->out_bytes = 0;
 }
 
 static void conn_free(net_conn *nc) {
   h2c *c = (h2c *)nc;
+  while (c->spare_streams) {
+    h2_stream *s = c->spare_streams;
+    c->spare_streams = s->next;
+    buf_free(&s->hbuf);
+    buf_free(&s->trailers);
+    free(s);
+  }
+  while (c->spare_groups) {
+    send_group *g = c->spare_groups;
+    c->spare_groups = g->next;
+    free(g);
+  }
+  free(c->segs);
+  buf_free(&c->stage);
   free(c->rbuf);
   free(c);
 }
