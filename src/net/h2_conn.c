@@ -33,10 +33,10 @@
 #include "net/conn.h"
 #include "net/h2.h"
 
-#define READ_CHUNK   (64 << 10)
-#define OUT_LIMIT    (8 << 20)
-#define MAX_STREAMS  256
-#define MAX_HEADERS  64
+#define READ_CHUNK  (64 << 10)
+#define OUT_LIMIT   (8 << 20)
+#define MAX_STREAMS 256
+#define MAX_HEADERS 64
 
 typedef struct send_group send_group;
 typedef struct h2c h2c;
@@ -658,7 +658,8 @@ static void on_close(net_conn *nc) {
   }
   nghttp2_session_del(c->session);
   c->session = NULL;
-  while (!queue_empty(c)) seg_done(c, &c->segs[c->head_seg++]);
+  while (!queue_empty(c))
+    seg_done(c, &c->segs[c->head_seg++]);
   c->head_seg = c->n_segs = 0;
   c->out_bytes = 0;
 }
