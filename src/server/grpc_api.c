@@ -9,6 +9,7 @@
  * ModelStreamInfer handles each message as it completes and answers each
  * with a ModelStreamInferResponse (errors in error_message, the stream goes
  * on), in the order they finish. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,11 +128,63 @@ static const h2_header grpc_content = {"content-type", "application/grpc"};
 
 /* ---- the end of an RPC ---------------------------------------------------------- */
 
+/* Finished RPCs wait on a per-thread list for the next one, keeping a
+ * reader buffer of up to SPARE_READER bytes, so that a call allocates
+ * nothing here. An RPC lives and ends on its connection's thread; the list
+ * goes with the thread. */
+#define SPARES_MAX   256
+#define SPARE_READER (64 << 10)
+typedef struct spare_list {
+  int n;
+  rpc *items[SPARES_MAX];
+} spare_list;
+static pthread_key_t spares_key;
+static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+
+static void spares_free(void *arg) {
+  spare_list *l = arg;
+  for (int i = 0; i < l->n; i++) {
+    grpc_reader_free(&l->items[i]->reader);
+    free(l->items[i]);
+  }
+  free(l);
+}
+
+static void spares_key_make(void) { pthread_key_create(&spares_key, spares_free); }
+
+static spare_list *spares(void) {
+  pthread_once(&spares_once, spares_key_make);
+  spare_list *l = pthread_getspecific(spares_key);
+  if (!l && (l = calloc(1, sizeof *l)) && pthread_setspecific(spares_key, l) != 0) {
+    free(l);
+    l = NULL;
+  }
+  return l;
+}
+
+static rpc *rpc_new(void) {
+  spare_list *l = spares();
+  if (l && l->n) {
+    rpc *r = l->items[--l->n];
+    buf kept = r->reader.data;
+    kept.len = 0;
+    memset(r, 0, sizeof *r);
+    r->reader.data = kept;
+    return r;
+  }
+  return calloc(1, sizeof(rpc));
+}
+
 static void rpc_maybe_free(rpc *r) {
   if (!r->closed || r->in_flight || r->busy) return;
-  grpc_reader_free(&r->reader);
   h2_stream *s = r->stream;
-  free(r);
+  spare_list *l = spares();
+  if (l && l->n < SPARES_MAX && r->reader.data.cap <= SPARE_READER && !r->reader.data.oom) {
+    l->items[l->n++] = r;
+  } else {
+    grpc_reader_free(&r->reader);
+    free(r);
+  }
   h2_stream_release(s);
 }
 
@@ -774,7 +827,7 @@ static bool parse_timeout(const char *v, uint64_t *ns) {
 
 static void on_request(h2_stream *s, void *ctx) {
   server *srv = ctx;
-  rpc *r = calloc(1, sizeof *r);
+  rpc *r = rpc_new();
   if (!r) {
     h2_reset(s, 2 /* INTERNAL_ERROR */);
     return;
