@@ -13,18 +13,10 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 #define N_DTYPES (INFERD_TYPE_BF16 + 1)
-
-/* Kernels are vectorised without trapping math, so that the selects below
- * may compute both sides (inferd never reads floating-point exceptions). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define KERNEL                                                                                     \
-  __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
-#else
-#define KERNEL
-#endif
 
 /* ---- kernels ------------------------------------------------------------ */
 
@@ -48,7 +40,7 @@ typedef void (*act_fn)(void *o, const void *a, int64_t n, const act_params *p);
   [INFERD_TYPE_FP16] = K1(OP, f16), [INFERD_TYPE_BF16] = K1(OP, bf16)
 
 #define ACT_KERNEL(OP, EXPR, N, T, C, LD, ST)                                                      \
-  KERNEL static void OP##_##N(void *o_, const void *a_, int64_t n, const act_params *p) {          \
+  ONNX_KERNEL static void OP##_##N(void *o_, const void *a_, int64_t n, const act_params *p) {     \
     T *restrict o = o_;                                                                            \
     const T *restrict a = a_;                                                                      \
     const C alpha = (C)p->alpha, beta = (C)p->beta, gamma = (C)p->gamma;                           \
@@ -93,7 +85,7 @@ TYPES_FLOAT(ACT_KERNEL, thresh, E_THRESH)
 TYPES_FLOAT(ACT_KERNEL, shrink, E_SHRINK)
 #define SAT(T, LO, HI) (v <= (double)(LO) ? (LO) : v >= (double)(HI) ? (HI) : (T)v)
 #define SHRINK_INT(N, T, LO, HI)                                                                   \
-  KERNEL static void shrink_##N(void *o_, const void *a_, int64_t n, const act_params *p) {        \
+  ONNX_KERNEL static void shrink_##N(void *o_, const void *a_, int64_t n, const act_params *p) {   \
     T *restrict o = o_;                                                                            \
     const T *restrict a = a_;                                                                      \
     const double bias = p->alpha, lambd = p->beta;                                                 \
@@ -206,8 +198,8 @@ ACT_OP(op_shrink, "Shrink", shrink_k, "bias", 0.0f, "lambd", 0.5f, NULL, 0)
 typedef void (*clip_fn)(void *o, const void *a, int64_t n, const void *lo, const void *hi);
 
 #define CLIP_KERNEL(N, T, C, LD, ST)                                                               \
-  KERNEL static void clip_##N(void *o_, const void *a_, int64_t n, const void *lo_,                \
-                              const void *hi_) {                                                   \
+  ONNX_KERNEL static void clip_##N(void *o_, const void *a_, int64_t n, const void *lo_,           \
+                                   const void *hi_) {                                              \
     T *restrict o = o_;                                                                            \
     const T *restrict a = a_;                                                                      \
     const C lo = LD(*(const T *)lo_), hi = LD(*(const T *)hi_);                                    \

@@ -18,14 +18,8 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#define KERNEL                                                                                     \
-  __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
-#else
-#define KERNEL
-#endif
 
 #define MAX_OPERANDS 16
 #define N_LABELS     52 /* a-z, A-Z */
@@ -259,7 +253,8 @@ static int einsum_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
  * column out += p * last. Integers multiply and add in the unsigned W, so
  * that they wrap. */
 #define EINSUM_KERNEL(N, T, W)                                                                     \
-  KERNEL static void einsum_##N(const plan *pl, int nin, const void *const *ins, void *out_) {     \
+  ONNX_KERNEL static void einsum_##N(const plan *pl, int nin, const void *const *ins,              \
+                                     void *out_) {                                                 \
     T *out = out_;                                                                                 \
     const T *x[MAX_OPERANDS];                                                                      \
     int last = nin - 1;                                                                            \

@@ -16,26 +16,10 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 #define N_DTYPES (INFERD_TYPE_BF16 + 1)
-
-/* Kernels are vectorised (as ONNX_VECTORIZE asks) without trapping math,
- * so that selects like x < lo ? 0 : y may compute both sides (inferd never
- * reads floating-point exception flags). The float kernels of the
- * transformer's hot path also get an AVX2 clone beside the baseline SSE2
- * one, chosen when the library loads. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define COLD                                                                                       \
-  __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
-#else
-#define COLD
-#endif
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HOT __attribute__((target_clones("avx2", "default"))) COLD
-#else
-#define HOT COLD
-#endif
 
 /* ---- types -------------------------------------------------------------- */
 
@@ -45,20 +29,20 @@
  * stored back into T. */
 #define ID(x) (x)
 #define TYPES_FLOAT(M, ...)                                                                        \
-  M(__VA_ARGS__, f32, float, float, float, ID, ID, HOT)                                            \
-  M(__VA_ARGS__, f64, double, double, double, ID, ID, HOT)                                         \
-  M(__VA_ARGS__, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, COLD)                  \
-  M(__VA_ARGS__, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, COLD)
+  M(__VA_ARGS__, f32, float, float, float, ID, ID, ONNX_HOT)                                       \
+  M(__VA_ARGS__, f64, double, double, double, ID, ID, ONNX_HOT)                                    \
+  M(__VA_ARGS__, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, ONNX_KERNEL)           \
+  M(__VA_ARGS__, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, ONNX_KERNEL)
 #define TYPES_SIGNED(M, ...)                                                                       \
-  M(__VA_ARGS__, i8, int8_t, int8_t, uint32_t, ID, ID, COLD)                                       \
-  M(__VA_ARGS__, i16, int16_t, int16_t, uint32_t, ID, ID, COLD)                                    \
-  M(__VA_ARGS__, i32, int32_t, int32_t, uint32_t, ID, ID, COLD)                                    \
-  M(__VA_ARGS__, i64, int64_t, int64_t, uint64_t, ID, ID, COLD)
+  M(__VA_ARGS__, i8, int8_t, int8_t, uint32_t, ID, ID, ONNX_KERNEL)                                \
+  M(__VA_ARGS__, i16, int16_t, int16_t, uint32_t, ID, ID, ONNX_KERNEL)                             \
+  M(__VA_ARGS__, i32, int32_t, int32_t, uint32_t, ID, ID, ONNX_KERNEL)                             \
+  M(__VA_ARGS__, i64, int64_t, int64_t, uint64_t, ID, ID, ONNX_KERNEL)
 #define TYPES_UNSIGNED(M, ...)                                                                     \
-  M(__VA_ARGS__, u8, uint8_t, uint8_t, uint32_t, ID, ID, COLD)                                     \
-  M(__VA_ARGS__, u16, uint16_t, uint16_t, uint32_t, ID, ID, COLD)                                  \
-  M(__VA_ARGS__, u32, uint32_t, uint32_t, uint32_t, ID, ID, COLD)                                  \
-  M(__VA_ARGS__, u64, uint64_t, uint64_t, uint64_t, ID, ID, COLD)
+  M(__VA_ARGS__, u8, uint8_t, uint8_t, uint32_t, ID, ID, ONNX_KERNEL)                              \
+  M(__VA_ARGS__, u16, uint16_t, uint16_t, uint32_t, ID, ID, ONNX_KERNEL)                           \
+  M(__VA_ARGS__, u32, uint32_t, uint32_t, uint32_t, ID, ID, ONNX_KERNEL)                           \
+  M(__VA_ARGS__, u64, uint64_t, uint64_t, uint64_t, ID, ID, ONNX_KERNEL)
 
 /* Table rows: [dtype] = ROW(OP, name). */
 #define TAB_FLOAT(ROW, OP)                                                                         \
@@ -630,7 +614,7 @@ static void pow_mixed(const onnx_tensor *a, const onnx_tensor *b, onnx_tensor *o
 
 /* x^2, x^1 and x^0.5 (sqrt, but +0 for -0 and +inf for -inf, as pow). */
 #define POW_SCALAR(T, SQRT)                                                                        \
-  HOT static bool pow_scalar_##T(T *restrict o, const T *restrict a, T y, int64_t n) {             \
+  ONNX_HOT static bool pow_scalar_##T(T *restrict o, const T *restrict a, T y, int64_t n) {        \
     if (y == 2)                                                                                    \
       for (int64_t i = 0; i < n; i++)                                                              \
         o[i] = a[i] * a[i];                                                                        \

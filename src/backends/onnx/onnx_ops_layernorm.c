@@ -18,19 +18,8 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
-
-#if defined(__GNUC__) && !defined(__clang__)
-#define KERNEL                                                                                     \
-  __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
-#else
-#define KERNEL
-#endif
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HOT __attribute__((target_clones("avx2", "default"))) KERNEL
-#else
-#define HOT KERNEL
-#endif
 
 #define LANES 8
 #define ID(x) (x)
@@ -43,7 +32,7 @@ static bool floating(inferd_dtype t) {
 
 /* Mean and the sum of squared deviations of a float row, in LANES partial
  * sums. */
-HOT static void stats_f32(const float *restrict x, int64_t n, float *mean, float *ssd) {
+ONNX_HOT static void stats_f32(const float *restrict x, int64_t n, float *mean, float *ssd) {
   float acc[LANES] = {0};
   int64_t tail = n - n % LANES, j;
   for (j = 0; j < tail; j += LANES)
@@ -71,8 +60,8 @@ HOT static void stats_f32(const float *restrict x, int64_t n, float *mean, float
 
 /* y = (x - m) * inv * scale + bias over a float row whose scale and bias
  * are whole rows. */
-HOT static void apply_f32(const float *restrict x, float *restrict y, int64_t n, float m, float inv,
-                          const float *restrict scale, const float *restrict bias) {
+ONNX_HOT static void apply_f32(const float *restrict x, float *restrict y, int64_t n, float m,
+                               float inv, const float *restrict scale, const float *restrict bias) {
   if (bias)
     for (int64_t j = 0; j < n; j++)
       y[j] = (x[j] - m) * inv * scale[j] + bias[j];

@@ -24,23 +24,10 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 #define N_DTYPES (INFERD_TYPE_BF16 + 1)
-
-/* Kernels are vectorised without trapping math, so that selects may
- * compute both sides; the float ones also get an AVX2 clone. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define KERNEL                                                                                     \
-  __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
-#else
-#define KERNEL
-#endif
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HOT __attribute__((target_clones("avx2", "default"))) KERNEL
-#else
-#define HOT KERNEL
-#endif
 
 #define ID(x) (x)
 
@@ -157,8 +144,8 @@ static double lse_shift(double mx) { return isfinite(mx) ? mx : 0; }
 
 #define REDUCE_TYPE(N, T, A, LD, ST, LOWEST, HIGHEST, ADD, MUL, ABS, FROM_D, MEAN)                 \
   /* acc[i] = op(acc[i], f(x[j*sj + i])) for j < n, i < w. */                                      \
-  KERNEL static void accum_##N(int op, A *restrict acc, const T *x, int64_t n, int64_t sj,         \
-                               int64_t w) {                                                        \
+  ONNX_KERNEL static void accum_##N(int op, A *restrict acc, const T *x, int64_t n, int64_t sj,    \
+                                    int64_t w) {                                                   \
     switch (op) {                                                                                  \
     case R_SUM:                                                                                    \
     case R_MEAN:                                                                                   \
@@ -308,7 +295,7 @@ REDUCE_TYPE(u64, uint64_t, uint64_t, ID, ID, 0, UINT64_MAX, F_ADD, F_MUL, ID, FR
 
 /* A float row (inner = 1) of the hot reductions, in LANES partial results
  * that the compiler keeps in one or two vector registers. */
-HOT static float row_f32(int op, const float *restrict x, int64_t n) {
+ONNX_HOT static float row_f32(int op, const float *restrict x, int64_t n) {
   float acc[LANES];
   int64_t j = 0, tail = n - n % LANES;
   switch (op) {
@@ -855,8 +842,8 @@ static int cumsum_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
  * n forwards or backwards; rows of `inner` columns at a time. Sums are in
  * the element's type (wrapping for integers, as numpy's cumsum). */
 #define CUMSUM_KERNEL(N, T, C, LD, ST, ADD)                                                        \
-  KERNEL static void cumsum_##N(const void *x_, void *y_, int64_t outer, int64_t n, int64_t inner, \
-                                bool exclusive, bool reverse) {                                    \
+  ONNX_KERNEL static void cumsum_##N(const void *x_, void *y_, int64_t outer, int64_t n,           \
+                                     int64_t inner, bool exclusive, bool reverse) {                \
     const T *x = x_;                                                                               \
     T *y = y_;                                                                                     \
     for (int64_t o = 0; o < outer; o++) {                                                          \

@@ -7,59 +7,17 @@
  * Softmax over the last axis of attention scores ([B,H,S,S]) is on the
  * transformer's hot path: rows are reduced in several lanes at once (a
  * vectorised max and sum without -ffast-math) and float's e^x is computed
- * by the branch-free polynomial of onnx_ops_unary.c, which the compiler
+ * by the branch-free polynomial of onnx_kernel.h, which the compiler
  * vectorises; libm's expf is not. float16 and bfloat16 are computed in
  * float. */
 #include <math.h>
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
-/* Kernels are vectorised without trapping math, so that selects may
- * compute both sides; the float ones also get an AVX2 clone beside the
- * baseline SSE2 one, chosen when the library loads. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define KERNEL                                                                                     \
-  __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
-#else
-#define KERNEL
-#endif
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HOT __attribute__((target_clones("avx2", "default"))) KERNEL
-#else
-#define HOT KERNEL
-#endif
-#define INLINE static inline __attribute__((always_inline))
-
-/* e^x for float, vectorisable: a copy of onnx_ops_unary.c's exp_f (see
- * there): n = round(x / ln2) by the 1.5 * 2^23 trick, e^r by Cephes'
- * polynomial, 2^n assembled in two halves. */
-INLINE float exp_f(float x) {
-  float xc = x > 89.0f ? 89.0f : x; /* e^89 overflows to inf below, as it must */
-  xc = xc < -105.0f ? -105.0f : xc; /* e^-105 rounds to 0 below, as it must */
-  float t = xc * 1.44269504088896341f + 12582912.0f;
-  float nf = t - 12582912.0f;
-  float r = xc - nf * 0.693359375f;
-  r = r - nf * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  uint32_t tb;
-  memcpy(&tb, &t, sizeof tb);
-  int32_t k = (int32_t)(tb - 0x4B400000u); /* n, from the low bits of t */
-  int32_t k1 = k >> 1, k2 = k - k1;        /* each within [-76, 64] */
-  uint32_t b1 = ((uint32_t)k1 + 127u) << 23, b2 = ((uint32_t)k2 + 127u) << 23;
-  float s1, s2;
-  memcpy(&s1, &b1, sizeof s1);
-  memcpy(&s2, &b2, sizeof s2);
-  return p * s1 * s2;
-}
-#define EXP_F(x) exp_f(x)
+#define EXP_F(x) onnx_exp_f(x)
 #define EXP_D(x) exp(x)
 
 /* ---- kernels ------------------------------------------------------------ */
@@ -72,7 +30,7 @@ enum { SOFTMAX, LOG_SOFTMAX, HARDMAX };
 /* One row of n values (inner = 1): y = e^(x-m) / sum, or for LogSoftmax
  * y = (x - m) - log(sum), m the row's maximum. A NaN makes the row NaN. */
 #define ROW_KERNEL(T, EXP)                                                                         \
-  HOT static void row_##T(const T *restrict x, T *restrict y, int64_t n, bool log_) {              \
+  ONNX_HOT static void row_##T(const T *restrict x, T *restrict y, int64_t n, bool log_) {         \
     T mx[LANES], sum[LANES];                                                                       \
     for (int k = 0; k < LANES; k++) {                                                              \
       mx[k] = x[0];                                                                                \
@@ -121,7 +79,7 @@ enum { SOFTMAX, LOG_SOFTMAX, HARDMAX };
 /* A block x[j*inner + i] normalised along j for every i, a strip of STRIP
  * columns at a time so that the maxima and sums stay on the stack. */
 #define BLOCK_KERNEL(T, EXP)                                                                       \
-  KERNEL static void block_##T(const T *x, T *y, int64_t n, int64_t inner, bool log_) {            \
+  ONNX_KERNEL static void block_##T(const T *x, T *y, int64_t n, int64_t inner, bool log_) {       \
     T mx[STRIP], sum[STRIP];                                                                       \
     for (int64_t i0 = 0; i0 < inner; i0 += STRIP) {                                                \
       int64_t w = inner - i0 < STRIP ? inner - i0 : STRIP;                                         \

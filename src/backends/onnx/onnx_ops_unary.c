@@ -8,8 +8,9 @@
  * the most negative value give it back, as in numpy.
  *
  * Exp and Erf on float run on the transformer's hot path (Softmax, GELU):
- * they are computed here by branch-free polynomial code that the compiler
- * vectorises (libm's expf and erff are not), accurate to a few ulp; Sqrt
+ * they are computed by branch-free polynomial code that the compiler
+ * vectorises (libm's expf and erff are not), accurate to a few ulp (e^x is
+ * onnx_kernel.h's onnx_exp_f, which Softmax shares); Sqrt
  * uses the SSE square-root instruction, which libm's errno handling
  * otherwise keeps the compiler from emitting for a loop. */
 #include <math.h>
@@ -19,69 +20,16 @@
 #endif
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 #define N_DTYPES (INFERD_TYPE_BF16 + 1)
 
-/* Kernels are vectorised (as ONNX_VECTORIZE asks) without trapping math,
- * so that selects like x < lo ? 0 : y may compute both sides (inferd never
- * reads floating-point exception flags). The float kernels of the
- * transformer's hot path also get an AVX2 clone beside the baseline SSE2
- * one, chosen when the library loads. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define COLD                                                                                       \
-  __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
-#else
-#define COLD
-#endif
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HOT __attribute__((target_clones("avx2", "default"))) COLD
-#else
-#define HOT COLD
-#endif
-
 /* ---- vectorisable float functions --------------------------------------- */
-
-/* Helpers of vectorised loops must be inlined into them, whatever the
- * optimize attributes of the two say. */
-#define INLINE static inline __attribute__((always_inline))
-
-/* e^x: x = n ln2 + r with n = round(x / ln2) and |r| <= ln2/2; e^r from
- * Cephes' degree-6 polynomial; 2^n built in the exponent bits, in two
- * halves (k >> 1 is an arithmetic shift in GCC and Clang) so that n down
- * to -152 (subnormal results) and up to 128 both fit. x is clamped to
- * [-105, 89], where the result has already rounded to 0 or overflowed to
- * inf, so nothing needs selecting afterwards; NaN passes through. The
- * rounding uses the 1.5 * 2^23 trick, so no float becomes an integer by
- * conversion (which would be undefined for NaN). */
-INLINE float exp_f(float x) {
-  float xc = x > 89.0f ? 89.0f : x; /* e^89 overflows to inf below, as it must */
-  xc = xc < -105.0f ? -105.0f : xc; /* e^-105 rounds to 0 below, as it must */
-  float t = xc * 1.44269504088896341f + 12582912.0f;
-  float nf = t - 12582912.0f;
-  float r = xc - nf * 0.693359375f;
-  r = r - nf * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  uint32_t tb;
-  memcpy(&tb, &t, sizeof tb);
-  int32_t k = (int32_t)(tb - 0x4B400000u); /* n, from the low bits of t */
-  int32_t k1 = k >> 1, k2 = k - k1;        /* each within [-76, 64] */
-  uint32_t b1 = ((uint32_t)k1 + 127u) << 23, b2 = ((uint32_t)k2 + 127u) << 23;
-  float s1, s2;
-  memcpy(&s1, &b1, sizeof s1);
-  memcpy(&s2, &b2, sizeof s2);
-  return p * s1 * s2;
-}
 
 /* erf(x) = x P(x^2) / Q(x^2) on [-4, 4] (beyond, it is +-1 in float): the
  * rational approximation Eigen and TensorFlow use, within 4e-7. */
-INLINE float erf_f(float x) {
+ONNX_INLINE float erf_f(float x) {
   float xc = x > 4.0f ? 4.0f : x < -4.0f ? -4.0f : x;
   float x2 = xc * xc;
   float p = -2.72614225801306e-10f;
@@ -99,14 +47,14 @@ INLINE float erf_f(float x) {
   return xc * p / q;
 }
 
-HOT static void exp_f32(void *o_, const void *a_, int64_t n) {
+ONNX_HOT static void exp_f32(void *o_, const void *a_, int64_t n) {
   float *restrict o = o_;
   const float *restrict a = a_;
   for (int64_t i = 0; i < n; i++)
-    o[i] = exp_f(a[i]);
+    o[i] = onnx_exp_f(a[i]);
 }
 
-HOT static void erf_f32(void *o_, const void *a_, int64_t n) {
+ONNX_HOT static void erf_f32(void *o_, const void *a_, int64_t n) {
   float *restrict o = o_;
   const float *restrict a = a_;
   for (int64_t i = 0; i < n; i++)
@@ -145,20 +93,20 @@ typedef void (*un_fn)(void *o, const void *a, int64_t n);
  * load, store, attribute). */
 #define ID(x) (x)
 #define TYPES_FLOAT(M, ...)                                                                        \
-  M(__VA_ARGS__, f32, float, float, float, ID, ID, HOT)                                            \
-  M(__VA_ARGS__, f64, double, double, double, ID, ID, COLD)                                        \
-  M(__VA_ARGS__, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, COLD)                  \
-  M(__VA_ARGS__, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, COLD)
+  M(__VA_ARGS__, f32, float, float, float, ID, ID, ONNX_HOT)                                       \
+  M(__VA_ARGS__, f64, double, double, double, ID, ID, ONNX_KERNEL)                                 \
+  M(__VA_ARGS__, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, ONNX_KERNEL)           \
+  M(__VA_ARGS__, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, ONNX_KERNEL)
 #define TYPES_SIGNED(M, ...)                                                                       \
-  M(__VA_ARGS__, i8, int8_t, int8_t, uint32_t, ID, ID, COLD)                                       \
-  M(__VA_ARGS__, i16, int16_t, int16_t, uint32_t, ID, ID, COLD)                                    \
-  M(__VA_ARGS__, i32, int32_t, int32_t, uint32_t, ID, ID, COLD)                                    \
-  M(__VA_ARGS__, i64, int64_t, int64_t, uint64_t, ID, ID, COLD)
+  M(__VA_ARGS__, i8, int8_t, int8_t, uint32_t, ID, ID, ONNX_KERNEL)                                \
+  M(__VA_ARGS__, i16, int16_t, int16_t, uint32_t, ID, ID, ONNX_KERNEL)                             \
+  M(__VA_ARGS__, i32, int32_t, int32_t, uint32_t, ID, ID, ONNX_KERNEL)                             \
+  M(__VA_ARGS__, i64, int64_t, int64_t, uint64_t, ID, ID, ONNX_KERNEL)
 #define TYPES_UNSIGNED(M, ...)                                                                     \
-  M(__VA_ARGS__, u8, uint8_t, uint8_t, uint32_t, ID, ID, COLD)                                     \
-  M(__VA_ARGS__, u16, uint16_t, uint16_t, uint32_t, ID, ID, COLD)                                  \
-  M(__VA_ARGS__, u32, uint32_t, uint32_t, uint32_t, ID, ID, COLD)                                  \
-  M(__VA_ARGS__, u64, uint64_t, uint64_t, uint64_t, ID, ID, COLD)
+  M(__VA_ARGS__, u8, uint8_t, uint8_t, uint32_t, ID, ID, ONNX_KERNEL)                              \
+  M(__VA_ARGS__, u16, uint16_t, uint16_t, uint32_t, ID, ID, ONNX_KERNEL)                           \
+  M(__VA_ARGS__, u32, uint32_t, uint32_t, uint32_t, ID, ID, ONNX_KERNEL)                           \
+  M(__VA_ARGS__, u64, uint64_t, uint64_t, uint64_t, ID, ID, ONNX_KERNEL)
 
 #define K1(OP, N) OP##_##N
 #define TAB_FLOAT(OP)                                                                              \
@@ -183,8 +131,8 @@ typedef void (*un_fn)(void *o, const void *a, int64_t n);
 /* The 16-bit float kernels, for operators whose float and double kernels
  * are written above. */
 #define UN_HALF(OP, EXPR)                                                                          \
-  UN_KERNEL(OP, EXPR, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, COLD)             \
-  UN_KERNEL(OP, EXPR, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, COLD)
+  UN_KERNEL(OP, EXPR, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, ONNX_KERNEL)      \
+  UN_KERNEL(OP, EXPR, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, ONNX_KERNEL)
 
 /* libm's float function for float, its double one otherwise. */
 #define LIBM(fn, x) (sizeof(x) == sizeof(float) ? fn##f((float)(x)) : fn(x))
@@ -220,8 +168,8 @@ typedef void (*un_fn)(void *o, const void *a, int64_t n);
 #define E_SIGN_S(x, W) (((x) > 0) - ((x) < 0))
 #define E_SIGN_U(x, W) ((x) > 0)
 
-UN_KERNEL(exp, E_EXP, f64, double, double, double, ID, ID, COLD)
-UN_KERNEL(erf, E_ERF, f64, double, double, double, ID, ID, COLD)
+UN_KERNEL(exp, E_EXP, f64, double, double, double, ID, ID, ONNX_KERNEL)
+UN_KERNEL(erf, E_ERF, f64, double, double, double, ID, ID, ONNX_KERNEL)
 UN_HALF(exp, E_EXP)
 UN_HALF(erf, E_ERF)
 UN_HALF(sqrt, E_SQRT)
