@@ -1,8 +1,8 @@
 /* backends/onnx/onnx_kernel.h: what several operator families' kernels
  * share inside their loops, kept static inline so that it costs them
- * nothing: the attributes that vectorised kernels carry and float's fast
- * e^x. (What operators share outside their loops, attributes and shapes,
- * is in onnx_ops.h.) */
+ * nothing: the attributes that vectorised kernels carry, float's fast e^x
+ * and the numpy broadcasting walker. (What operators share outside their loops, attributes
+ * and shapes, is in onnx_ops.h.) */
 #ifndef INFERD_ONNX_KERNEL_H
 #define INFERD_ONNX_KERNEL_H
 
@@ -69,6 +69,38 @@ ONNX_INLINE float onnx_exp_f(float x) {
   memcpy(&s1, &b1, sizeof s1);
   memcpy(&s2, &b2, sizeof s2);
   return p * s1 * s2;
+}
+
+/* ---- broadcasting ---------------------------------------------------------- */
+
+/* An output walked as runs of its innermost dimension, for operators of up
+ * to ONNX_BCAST_MAX_IN broadcast inputs (the arithmetic of
+ * onnx_ops_elementwise.c, the comparisons and Where of onnx_ops_logic.c):
+ * dims of size 1 dropped, neighbours merged where every input steps through
+ * them alike, so that [N,64] + [64] is N runs of 64 and [N,64] + [N,64] one
+ * run. Strides are in elements, 0 along a broadcast dimension; along the
+ * innermost dimension they are therefore 0 or 1. onnx_bcast_init
+ * (onnx_tensor.c) sets one up for in[0..nin) and output o. */
+#define ONNX_BCAST_MAX_IN 3
+typedef struct onnx_bcast {
+  int nd, nin;
+  int64_t n[ONNX_MAX_DIMS];
+  int64_t s[ONNX_BCAST_MAX_IN][ONNX_MAX_DIMS];
+} onnx_bcast;
+
+void onnx_bcast_init(onnx_bcast *bc, int nin, const onnx_tensor *const *in, const onnx_tensor *o);
+
+/* Steps the odometer over the outer dimensions (all but the innermost),
+ * moving the input offsets with it. */
+static inline void onnx_bcast_next(const onnx_bcast *bc, int64_t *idx, int64_t *off) {
+  for (int d = bc->nd - 2; d >= 0; d--) {
+    for (int k = 0; k < bc->nin; k++)
+      off[k] += bc->s[k][d];
+    if (++idx[d] < bc->n[d]) return;
+    for (int k = 0; k < bc->nin; k++)
+      off[k] -= bc->s[k][d] * bc->n[d];
+    idx[d] = 0;
+  }
 }
 
 #endif

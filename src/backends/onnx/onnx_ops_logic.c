@@ -11,67 +11,11 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 #define N_DTYPES (INFERD_TYPE_BF16 + 1)
 #define KERNEL   ONNX_VECTORIZE
-
-/* ---- broadcasting ------------------------------------------------------- */
-
-/* The same walker as onnx_ops_elementwise.c's, for up to three inputs: the
- * output as runs of its innermost dimension, dims of size 1 dropped and
- * neighbours merged where every input steps through them alike. Strides
- * are in elements, 0 along a broadcast dimension (so 0 or 1 along the
- * innermost). */
-#define MAX_IN 3
-typedef struct bcast {
-  int nd, nin;
-  int64_t n[ONNX_MAX_DIMS];
-  int64_t s[MAX_IN][ONNX_MAX_DIMS];
-} bcast;
-
-static void bcast_init(bcast *bc, int nin, const onnx_tensor *const *in, const onnx_tensor *o) {
-  int64_t s[MAX_IN][ONNX_MAX_DIMS], stride[MAX_IN];
-  for (int k = 0; k < nin; k++)
-    stride[k] = 1;
-  for (int i = o->ndim - 1; i >= 0; i--)
-    for (int k = 0; k < nin; k++) {
-      int ik = i - (o->ndim - in[k]->ndim);
-      int64_t d = ik >= 0 ? in[k]->dims[ik] : 1;
-      s[k][i] = d == 1 ? 0 : stride[k];
-      stride[k] *= d;
-    }
-  bc->nd = 0;
-  bc->nin = nin;
-  for (int i = 0; i < o->ndim; i++) {
-    if (o->dims[i] == 1) continue;
-    int j = bc->nd - 1;
-    bool merge = j >= 0;
-    for (int k = 0; k < nin && merge; k++)
-      merge = bc->s[k][j] == s[k][i] * o->dims[i];
-    if (!merge) j = bc->nd++;
-    bc->n[j] = merge ? bc->n[j] * o->dims[i] : o->dims[i];
-    for (int k = 0; k < nin; k++)
-      bc->s[k][j] = s[k][i];
-  }
-  if (bc->nd == 0) { /* a single element */
-    bc->nd = 1;
-    bc->n[0] = 1;
-    for (int k = 0; k < nin; k++)
-      bc->s[k][0] = 1;
-  }
-}
-
-static void bcast_next(const bcast *bc, int64_t *idx, int64_t *off) {
-  for (int d = bc->nd - 2; d >= 0; d--) {
-    for (int k = 0; k < bc->nin; k++)
-      off[k] += bc->s[k][d];
-    if (++idx[d] < bc->n[d]) return;
-    for (int k = 0; k < bc->nin; k++)
-      off[k] -= bc->s[k][d] * bc->n[d];
-    idx[d] = 0;
-  }
-}
 
 /* ---- binary kernels ----------------------------------------------------- */
 
@@ -196,12 +140,12 @@ static void binary_apply(const bin_kernels *k, const onnx_tensor *a, const onnx_
   }
   size_t ea = dtype_size(a->dtype), eb = dtype_size(b->dtype), eo = dtype_size(o->dtype);
   const onnx_tensor *in[2] = {a, b};
-  bcast bc;
-  bcast_init(&bc, 2, in, o);
+  onnx_bcast bc;
+  onnx_bcast_init(&bc, 2, in, o);
   int last = bc.nd - 1;
   int64_t run = bc.n[last];
   bool va = bc.s[0][last] != 0, vb = bc.s[1][last] != 0;
-  int64_t idx[ONNX_MAX_DIMS] = {0}, off[MAX_IN] = {0};
+  int64_t idx[ONNX_MAX_DIMS] = {0}, off[ONNX_BCAST_MAX_IN] = {0};
   for (int64_t done = 0; done < o->count; done += run) {
     char *po = (char *)o->data + (size_t)done * eo;
     const char *pa = (const char *)a->data + (size_t)off[0] * ea;
@@ -215,7 +159,7 @@ static void binary_apply(const bin_kernels *k, const onnx_tensor *a, const onnx_
     else /* both repeat one value along the run */
       for (int64_t i = 0; i < run; i++)
         k->vv(po + (size_t)i * eo, pa, pb, 1);
-    bcast_next(&bc, idx, off);
+    onnx_bcast_next(&bc, idx, off);
   }
 }
 
@@ -472,11 +416,11 @@ static int where_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
   onnx_tensor *o = out[0];
   if (o->count == 0) return 0;
   size_t es = dtype_size(o->dtype);
-  bcast bc;
-  bcast_init(&bc, 3, in, o);
+  onnx_bcast bc;
+  onnx_bcast_init(&bc, 3, in, o);
   int last = bc.nd - 1;
   int64_t run = bc.n[last], sc = bc.s[0][last], sx = bc.s[1][last], sy = bc.s[2][last];
-  int64_t idx[ONNX_MAX_DIMS] = {0}, off[MAX_IN] = {0};
+  int64_t idx[ONNX_MAX_DIMS] = {0}, off[ONNX_BCAST_MAX_IN] = {0};
   for (int64_t done = 0; done < o->count; done += run) {
     const uint8_t *c = (const uint8_t *)in[0]->data + off[0];
     const char *x = (const char *)in[1]->data + (size_t)off[1] * es;
@@ -488,7 +432,7 @@ static int where_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
     case 4: where_uint32_t((void *)po, c, (const void *)x, (const void *)y, run, sc, sx, sy); break;
     default: where_uint64_t((void *)po, c, (const void *)x, (const void *)y, run, sc, sx, sy);
     }
-    bcast_next(&bc, idx, off);
+    onnx_bcast_next(&bc, idx, off);
   }
   return 0;
 }

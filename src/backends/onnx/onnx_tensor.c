@@ -1,11 +1,12 @@
 /* backends/onnx/onnx_tensor.c: ONNX data types and TensorProto decoding,
  * node attributes, and the shape arithmetic that operators share (axes,
- * numpy broadcasting). */
+ * numpy broadcasting, and the broadcasting walker of onnx_kernel.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -99,6 +100,41 @@ int onnx_broadcast_shape(const onnx_tensor *a, const onnx_tensor *b, onnx_tensor
   }
   onnx_tensor_set_shape(out, nd, dims);
   return 0;
+}
+
+/* Strides of each input along each output dimension (0 where it
+ * broadcasts), then the output's dims of size 1 dropped and neighbours
+ * merged where every input steps through them alike (onnx_kernel.h). */
+void onnx_bcast_init(onnx_bcast *bc, int nin, const onnx_tensor *const *in, const onnx_tensor *o) {
+  int64_t s[ONNX_BCAST_MAX_IN][ONNX_MAX_DIMS], stride[ONNX_BCAST_MAX_IN];
+  for (int k = 0; k < nin; k++)
+    stride[k] = 1;
+  for (int i = o->ndim - 1; i >= 0; i--)
+    for (int k = 0; k < nin; k++) {
+      int ik = i - (o->ndim - in[k]->ndim);
+      int64_t d = ik >= 0 ? in[k]->dims[ik] : 1;
+      s[k][i] = d == 1 ? 0 : stride[k];
+      stride[k] *= d;
+    }
+  bc->nd = 0;
+  bc->nin = nin;
+  for (int i = 0; i < o->ndim; i++) {
+    if (o->dims[i] == 1) continue;
+    int j = bc->nd - 1;
+    bool merge = j >= 0;
+    for (int k = 0; k < nin && merge; k++)
+      merge = bc->s[k][j] == s[k][i] * o->dims[i];
+    if (!merge) j = bc->nd++;
+    bc->n[j] = merge ? bc->n[j] * o->dims[i] : o->dims[i];
+    for (int k = 0; k < nin; k++)
+      bc->s[k][j] = s[k][i];
+  }
+  if (bc->nd == 0) { /* a single element */
+    bc->nd = 1;
+    bc->n[0] = 1;
+    for (int k = 0; k < nin; k++)
+      bc->s[k][0] = 1;
+  }
 }
 
 /* Room for n bytes (at least one, so that data is never NULL), 64-byte
