@@ -1,8 +1,10 @@
 /* backends/onnx/onnx_kernel.h: what several operator families' kernels
- * share inside their loops, kept static inline so that it costs them
- * nothing: the attributes that vectorised kernels carry, float's fast e^x
- * and the numpy broadcasting walker. (What operators share outside their loops, attributes
- * and shapes, is in onnx_ops.h.) */
+ * share inside their loops, static inline so that it costs them nothing:
+ * the attributes that vectorised kernels carry, float's fast e^x, the
+ * numpy broadcasting walker (its set-up, once per run, is in
+ * onnx_tensor.c), and loading and storing one element of a tensor by its
+ * type. (What operators share outside their loops, attributes and shapes,
+ * is in onnx_ops.h.) */
 #ifndef INFERD_ONNX_KERNEL_H
 #define INFERD_ONNX_KERNEL_H
 
@@ -100,6 +102,90 @@ static inline void onnx_bcast_next(const onnx_bcast *bc, int64_t *idx, int64_t *
     for (int k = 0; k < bc->nin; k++)
       off[k] -= bc->s[k][d] * bc->n[d];
     idx[d] = 0;
+  }
+}
+
+/* ---- elements by type ------------------------------------------------------ */
+
+/* Element i of floating data of type t (FP32, FP64, FP16 or BF16) as a
+ * double, and storing one: for the kernels that compute the 16-bit floats
+ * (or every type) one element at a time in double. */
+static inline double onnx_float_get(const void *p, inferd_dtype t, int64_t i) {
+  switch (t) {
+  case INFERD_TYPE_FP32: return ((const float *)p)[i];
+  case INFERD_TYPE_FP64: return ((const double *)p)[i];
+  case INFERD_TYPE_FP16: return fp16_to_float(((const uint16_t *)p)[i]);
+  default: return bf16_to_float(((const uint16_t *)p)[i]);
+  }
+}
+static inline void onnx_float_put(void *p, inferd_dtype t, int64_t i, double v) {
+  switch (t) {
+  case INFERD_TYPE_FP32: ((float *)p)[i] = (float)v; break;
+  case INFERD_TYPE_FP64: ((double *)p)[i] = v; break;
+  case INFERD_TYPE_FP16: ((uint16_t *)p)[i] = float_to_fp16((float)v); break;
+  default: ((uint16_t *)p)[i] = float_to_bf16((float)v); break;
+  }
+}
+
+/* Element i of a numeric (or BOOL) tensor as a double; 0 for other
+ * types. */
+static inline double onnx_load_double(const onnx_tensor *t, int64_t i) {
+  const void *p = t->data;
+  switch (t->dtype) {
+  case INFERD_TYPE_FP32: return ((const float *)p)[i];
+  case INFERD_TYPE_FP64: return ((const double *)p)[i];
+  case INFERD_TYPE_FP16: return fp16_to_float(((const uint16_t *)p)[i]);
+  case INFERD_TYPE_BF16: return bf16_to_float(((const uint16_t *)p)[i]);
+  case INFERD_TYPE_BOOL:
+  case INFERD_TYPE_UINT8: return ((const uint8_t *)p)[i];
+  case INFERD_TYPE_INT8: return ((const int8_t *)p)[i];
+  case INFERD_TYPE_INT16: return ((const int16_t *)p)[i];
+  case INFERD_TYPE_UINT16: return ((const uint16_t *)p)[i];
+  case INFERD_TYPE_INT32: return ((const int32_t *)p)[i];
+  case INFERD_TYPE_UINT32: return ((const uint32_t *)p)[i];
+  case INFERD_TYPE_INT64: return (double)((const int64_t *)p)[i];
+  case INFERD_TYPE_UINT64: return (double)((const uint64_t *)p)[i];
+  default: return 0;
+  }
+}
+
+/* v clamped into [lo, hi] (NaN to 0), so that converting it to an
+ * integer type is defined. */
+static inline double onnx_sat(double v, double lo, double hi) {
+  return v != v ? 0 : v < lo ? lo : v > hi ? hi : v;
+}
+
+/* Stores v as element i of data of type t: integers truncate toward zero
+ * and saturate, BOOL is v != 0; other types are left alone. */
+static inline void onnx_store_double(inferd_dtype t, void *data, int64_t i, double v) {
+  switch (t) {
+  case INFERD_TYPE_FP32: ((float *)data)[i] = (float)v; break;
+  case INFERD_TYPE_FP64: ((double *)data)[i] = v; break;
+  case INFERD_TYPE_FP16: ((uint16_t *)data)[i] = float_to_fp16((float)v); break;
+  case INFERD_TYPE_BF16: ((uint16_t *)data)[i] = float_to_bf16((float)v); break;
+  case INFERD_TYPE_BOOL: ((uint8_t *)data)[i] = v != 0; break;
+  case INFERD_TYPE_INT8: ((int8_t *)data)[i] = (int8_t)onnx_sat(v, INT8_MIN, INT8_MAX); break;
+  case INFERD_TYPE_UINT8: ((uint8_t *)data)[i] = (uint8_t)onnx_sat(v, 0, UINT8_MAX); break;
+  case INFERD_TYPE_INT16: ((int16_t *)data)[i] = (int16_t)onnx_sat(v, INT16_MIN, INT16_MAX); break;
+  case INFERD_TYPE_UINT16: ((uint16_t *)data)[i] = (uint16_t)onnx_sat(v, 0, UINT16_MAX); break;
+  case INFERD_TYPE_INT32: ((int32_t *)data)[i] = (int32_t)onnx_sat(v, INT32_MIN, INT32_MAX); break;
+  case INFERD_TYPE_UINT32: ((uint32_t *)data)[i] = (uint32_t)onnx_sat(v, 0, UINT32_MAX); break;
+  case INFERD_TYPE_INT64:
+    ((int64_t *)data)[i] = (int64_t)onnx_sat(v, -0x1p63, 0x1p63 - 1024);
+    break;
+  case INFERD_TYPE_UINT64: ((uint64_t *)data)[i] = (uint64_t)onnx_sat(v, 0, 0x1p64 - 2048); break;
+  default: break;
+  }
+}
+
+/* Copies one element of es bytes (1, 2, 4 or 8), with a fixed-size copy
+ * the compiler turns into one move. */
+static inline void onnx_copy_elem(char *dst, const char *src, size_t es) {
+  switch (es) {
+  case 1: memcpy(dst, src, 1); break;
+  case 2: memcpy(dst, src, 2); break;
+  case 4: memcpy(dst, src, 4); break;
+  default: memcpy(dst, src, 8); break;
   }
 }
 

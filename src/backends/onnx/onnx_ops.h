@@ -357,6 +357,14 @@ static inline bool onnx_dtype_is_float(inferd_dtype t) {
 static inline bool onnx_dtype_is_int(inferd_dtype t) {
   return (t >= INFERD_TYPE_UINT8 && t <= INFERD_TYPE_INT64);
 }
+/* Any floating type: float, double, float16 and bfloat16. */
+static inline bool onnx_dtype_is_floating(inferd_dtype t) {
+  return onnx_dtype_is_float(t) || t == INFERD_TYPE_FP16 || t == INFERD_TYPE_BF16;
+}
+/* The integers and every floating type (not BOOL, not strings). */
+static inline bool onnx_dtype_is_numeric(inferd_dtype t) {
+  return onnx_dtype_is_int(t) || onnx_dtype_is_floating(t);
+}
 
 /* GCC at -O2 vectorises only loops whose trip count it knows; kernels'
  * loops run over sizes known at run time, so they ask for the dynamic cost

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 /* ---- shared pieces ------------------------------------------------------ */
@@ -34,59 +35,13 @@ static bool fixed(inferd_dtype t) {
   return es == 1 || es == 2 || es == 4 || es == 8;
 }
 
-static bool numeric(inferd_dtype t) {
-  return onnx_dtype_is_int(t) || onnx_dtype_is_float(t) || t == INFERD_TYPE_FP16 ||
-         t == INFERD_TYPE_BF16;
-}
-
 /* A known numeric scalar (or one-element tensor) as a double. */
 static int known_scalar(const onnx_tensor *t, const char *what, double *v, err *e) {
-  if (!numeric(t->dtype) || t->count != 1 || t->ndim > 1)
+  if (!onnx_dtype_is_numeric(t->dtype) || t->count != 1 || t->ndim > 1)
     return err_set(e, -EINVAL, "%s must be a numeric scalar", what);
   if (!t->data) return not_known(what, e);
-  const void *p = t->data;
-  switch (t->dtype) {
-  case INFERD_TYPE_FP32: *v = *(const float *)p; break;
-  case INFERD_TYPE_FP64: *v = *(const double *)p; break;
-  case INFERD_TYPE_FP16: *v = fp16_to_float(*(const uint16_t *)p); break;
-  case INFERD_TYPE_BF16: *v = bf16_to_float(*(const uint16_t *)p); break;
-  case INFERD_TYPE_UINT8: *v = *(const uint8_t *)p; break;
-  case INFERD_TYPE_INT8: *v = *(const int8_t *)p; break;
-  case INFERD_TYPE_INT16: *v = *(const int16_t *)p; break;
-  case INFERD_TYPE_UINT16: *v = *(const uint16_t *)p; break;
-  case INFERD_TYPE_INT32: *v = *(const int32_t *)p; break;
-  case INFERD_TYPE_UINT32: *v = *(const uint32_t *)p; break;
-  case INFERD_TYPE_INT64: *v = (double)*(const int64_t *)p; break;
-  default: *v = (double)*(const uint64_t *)p; break;
-  }
+  *v = onnx_load_double(t, 0);
   return 0;
-}
-
-/* v clamped into [lo, hi] (NaN to 0), so that converting it to an
- * integer type is defined. */
-static double sat(double v, double lo, double hi) {
-  return v != v ? 0 : v < lo ? lo : v > hi ? hi : v;
-}
-
-/* Stores v as element i of a tensor of type t (integers truncate toward
- * zero and saturate). */
-static void store_double(inferd_dtype t, void *data, int64_t i, double v) {
-  switch (t) {
-  case INFERD_TYPE_FP32: ((float *)data)[i] = (float)v; break;
-  case INFERD_TYPE_FP64: ((double *)data)[i] = v; break;
-  case INFERD_TYPE_FP16: ((uint16_t *)data)[i] = float_to_fp16((float)v); break;
-  case INFERD_TYPE_BF16: ((uint16_t *)data)[i] = float_to_bf16((float)v); break;
-  case INFERD_TYPE_BOOL: ((uint8_t *)data)[i] = v != 0; break;
-  case INFERD_TYPE_INT8: ((int8_t *)data)[i] = (int8_t)sat(v, INT8_MIN, INT8_MAX); break;
-  case INFERD_TYPE_UINT8: ((uint8_t *)data)[i] = (uint8_t)sat(v, 0, UINT8_MAX); break;
-  case INFERD_TYPE_INT16: ((int16_t *)data)[i] = (int16_t)sat(v, INT16_MIN, INT16_MAX); break;
-  case INFERD_TYPE_UINT16: ((uint16_t *)data)[i] = (uint16_t)sat(v, 0, UINT16_MAX); break;
-  case INFERD_TYPE_INT32: ((int32_t *)data)[i] = (int32_t)sat(v, INT32_MIN, INT32_MAX); break;
-  case INFERD_TYPE_UINT32: ((uint32_t *)data)[i] = (uint32_t)sat(v, 0, UINT32_MAX); break;
-  case INFERD_TYPE_INT64: ((int64_t *)data)[i] = (int64_t)sat(v, -0x1p63, 0x1p63 - 1024); break;
-  case INFERD_TYPE_UINT64: ((uint64_t *)data)[i] = (uint64_t)sat(v, 0, 0x1p64 - 2048); break;
-  default: break;
-  }
 }
 
 /* The output_datatype attribute of the window and mel operators: a
@@ -96,7 +51,7 @@ static int attr_out_type(const Onnx__NodeProto *p, inferd_dtype *out, err *e) {
   int rc = onnx_attr_int(p, "output_datatype", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, &v, e);
   if (rc) return rc;
   *out = v == (int32_t)v ? onnx_dtype_from_proto((int32_t)v) : INFERD_TYPE_INVALID;
-  if (!numeric(*out))
+  if (!onnx_dtype_is_numeric(*out))
     return err_set(e, -ENOTSUP, "output_datatype %lld is not supported", (long long)v);
   return 0;
 }
@@ -351,7 +306,7 @@ static int window_run(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
   int64_t size = out[0]->count, N = at->periodic ? size : size - 1;
   for (int64_t i = 0; i < size; i++) {
     double x = N > 0 ? 2 * M_PI * (double)i / (double)N : 0; /* one sample: w = a0 - a1 + a2 */
-    store_double(out[0]->dtype, out[0]->data, i, c->a0 - c->a1 * cos(x) + c->a2 * cos(2 * x));
+    onnx_store_double(out[0]->dtype, out[0]->data, i, c->a0 - c->a1 * cos(x) + c->a2 * cos(2 * x));
   }
   return 0;
 }
@@ -440,16 +395,16 @@ static int mel_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
   inferd_dtype t = out[0]->dtype;
   void *o = out[0]->data;
   for (int64_t i = 0; i < out[0]->count; i++)
-    store_double(t, o, i, 0);
+    onnx_store_double(t, o, i, 0);
   for (int64_t m = 0; m < bins; m++) {
     int64_t left = f[m], center = f[m + 1], right = f[m + 2];
     if (center == left)
-      store_double(t, o, center * bins + m, 1);
+      onnx_store_double(t, o, center * bins + m, 1);
     else
       for (int64_t j = left; j <= center; j++)
-        store_double(t, o, j * bins + m, (double)(j - left) / (double)(center - left));
+        onnx_store_double(t, o, j * bins + m, (double)(j - left) / (double)(center - left));
     for (int64_t j = center; j < right; j++)
-      store_double(t, o, j * bins + m, (double)(right - j) / (double)(right - center));
+      onnx_store_double(t, o, j * bins + m, (double)(right - j) / (double)(right - center));
   }
   return 0;
 }

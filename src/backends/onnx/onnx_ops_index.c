@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 /* ---- shared pieces ------------------------------------------------------ */
@@ -79,28 +80,6 @@ static inline int64_t index_at(const onnx_tensor *t, int64_t i) {
                                        : ((const int32_t *)t->data)[i];
 }
 
-/* Element i of a numeric tensor as a double (OneHot's indices and depth
- * may be of any numeric type). */
-static double load_double(const onnx_tensor *t, int64_t i) {
-  const void *p = t->data;
-  switch (t->dtype) {
-  case INFERD_TYPE_FP32: return ((const float *)p)[i];
-  case INFERD_TYPE_FP64: return ((const double *)p)[i];
-  case INFERD_TYPE_FP16: return fp16_to_float(((const uint16_t *)p)[i]);
-  case INFERD_TYPE_BF16: return bf16_to_float(((const uint16_t *)p)[i]);
-  case INFERD_TYPE_BOOL:
-  case INFERD_TYPE_UINT8: return ((const uint8_t *)p)[i];
-  case INFERD_TYPE_INT8: return ((const int8_t *)p)[i];
-  case INFERD_TYPE_INT16: return ((const int16_t *)p)[i];
-  case INFERD_TYPE_UINT16: return ((const uint16_t *)p)[i];
-  case INFERD_TYPE_INT32: return ((const int32_t *)p)[i];
-  case INFERD_TYPE_UINT32: return ((const uint32_t *)p)[i];
-  case INFERD_TYPE_INT64: return (double)((const int64_t *)p)[i];
-  case INFERD_TYPE_UINT64: return (double)((const uint64_t *)p)[i];
-  default: return 0;
-  }
-}
-
 /* Makes index v (at position pos of the indices) non-negative for an axis
  * of size n, or fails. */
 static int fix_index(int64_t *v, int64_t n, bool negative_ok, int64_t pos, int axis, err *e) {
@@ -112,15 +91,6 @@ static int fix_index(int64_t *v, int64_t n, bool negative_ok, int64_t pos, int a
                    (long long)*v, (long long)pos, axis, (long long)n);
   *v = i;
   return 0;
-}
-
-static inline void put(char *dst, const char *src, size_t es) {
-  switch (es) {
-  case 1: memcpy(dst, src, 1); break;
-  case 2: memcpy(dst, src, 2); break;
-  case 4: memcpy(dst, src, 4); break;
-  default: memcpy(dst, src, 8); break;
-  }
 }
 
 static void strides_of(const int64_t *dims, int nd, int64_t *st) {
@@ -264,7 +234,7 @@ typedef struct copy_ctx {
 
 static int gather_elem(void *ctx, int64_t i, int64_t k, err *e) {
   copy_ctx *c = ctx;
-  put(c->dst + (size_t)i * c->es, c->src + (size_t)k * c->es, c->es);
+  onnx_copy_elem(c->dst + (size_t)i * c->es, c->src + (size_t)k * c->es, c->es);
   return 0;
 }
 
@@ -371,7 +341,7 @@ static int scatter_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e
 static int scatter_elem(void *ctx, int64_t i, int64_t k, err *e) {
   copy_ctx *c = ctx;
   if (c->reduction == RED_NONE)
-    put(c->dst + (size_t)k * c->es, c->src + (size_t)i * c->es, c->es);
+    onnx_copy_elem(c->dst + (size_t)k * c->es, c->src + (size_t)i * c->es, c->es);
   else
     reduce_into(c->dtype, c->reduction, c->dst + (size_t)k * c->es, c->src + (size_t)i * c->es);
   return 0;
@@ -601,17 +571,12 @@ static int onehot_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e)
   return at ? onnx_attr_int(p, "axis", -1, &at->axis, e) : -ENOMEM;
 }
 
-static bool numeric(inferd_dtype t) {
-  return onnx_dtype_is_int(t) || onnx_dtype_is_float(t) || t == INFERD_TYPE_FP16 ||
-         t == INFERD_TYPE_BF16;
-}
-
 /* The depth: a known numeric scalar (or one-element tensor), truncated. */
 static int onehot_depth(const onnx_tensor *d, int64_t *out, err *e) {
-  if (!numeric(d->dtype) || d->count != 1 || d->ndim > 1)
+  if (!onnx_dtype_is_numeric(d->dtype) || d->count != 1 || d->ndim > 1)
     return err_set(e, -EINVAL, "depth must be a numeric scalar");
   if (!d->data) return not_known("depth", e);
-  double v = load_double(d, 0);
+  double v = onnx_load_double(d, 0);
   if (!(v >= 1 && v <= 1e12)) return err_set(e, -EINVAL, "depth %g is out of range", v);
   *out = (int64_t)v;
   return 0;
@@ -622,7 +587,7 @@ static int onehot_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
   const onnx_tensor *ix = in[0], *v = in[2];
   int64_t depth;
   int axis, rc;
-  if (!numeric(ix->dtype)) return err_set(e, -EINVAL, "indices must be numeric");
+  if (!onnx_dtype_is_numeric(ix->dtype)) return err_set(e, -EINVAL, "indices must be numeric");
   if ((rc = fixed_size(v, e)) || (rc = onehot_depth(in[1], &depth, e))) return rc;
   if (v->count != 2) return err_set(e, -EINVAL, "values must hold two elements (off, on)");
   if (ix->ndim + 1 > ONNX_MAX_DIMS)
@@ -649,16 +614,16 @@ static int onehot_run(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
   const char *off = in[2]->data, *on = (const char *)in[2]->data + es;
   char *dst = o->data;
   for (int64_t i = 0; i < o->count; i++)
-    put(dst + (size_t)i * es, off, es);
+    onnx_copy_elem(dst + (size_t)i * es, off, es);
   int64_t inner = onnx_dims_product(ix->dims, axis, ix->ndim);
   for (int64_t i = 0; i < ix->count; i++) {
-    double v = load_double(ix, i);
+    double v = onnx_load_double(ix, i);
     if (!(v > -(double)depth - 1 && v < (double)depth)) continue;
     int64_t k = (int64_t)v;
     if (k < 0) k += depth;
     if (k < 0 || k >= depth) continue;
     int64_t outer = i / inner, rest = i % inner;
-    put(dst + (size_t)((outer * depth + k) * inner + rest) * es, on, es);
+    onnx_copy_elem(dst + (size_t)((outer * depth + k) * inner + rest) * es, on, es);
   }
   return 0;
 }
@@ -927,7 +892,7 @@ static int elem_cmp(const onnx_tensor *t, int64_t a, int64_t b) {
   case INFERD_TYPE_FP64:
   case INFERD_TYPE_FP16:
   case INFERD_TYPE_BF16: {
-    double x = load_double(t, a), y = load_double(t, b);
+    double x = onnx_load_double(t, a), y = onnx_load_double(t, b);
     if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
     return (x > y) - (x < y);
   }
@@ -940,7 +905,7 @@ static int elem_cmp(const onnx_tensor *t, int64_t a, int64_t b) {
     return (x > y) - (x < y);
   }
   default: { /* every other integer is exact in a double */
-    double x = load_double(t, a), y = load_double(t, b);
+    double x = onnx_load_double(t, a), y = onnx_load_double(t, b);
     return (x > y) - (x < y);
   }
   }
@@ -1159,7 +1124,7 @@ static int eyelike_run(const onnx_node *n, const onnx_tensor *const *in, onnx_te
   for (int64_t i = 0; i < rows; i++) {
     if (k > cols || k < -rows) break;
     int64_t j = i + k;
-    if (j >= 0 && j < cols) put((char *)o->data + (size_t)(i * cols + j) * es, one, es);
+    if (j >= 0 && j < cols) onnx_copy_elem((char *)o->data + (size_t)(i * cols + j) * es, one, es);
   }
   return 0;
 }

@@ -24,10 +24,6 @@
 #define LANES 8
 #define ID(x) (x)
 
-static bool floating(inferd_dtype t) {
-  return onnx_dtype_is_float(t) || t == INFERD_TYPE_FP16 || t == INFERD_TYPE_BF16;
-}
-
 /* ---- LayerNormalization ------------------------------------------------- */
 
 /* Mean and the sum of squared deviations of a float row, in LANES partial
@@ -143,7 +139,7 @@ static int layernorm_infer(const onnx_node *n, const onnx_tensor *const *in,
                            onnx_tensor *const *out, err *e) {
   const layernorm_attr *at = n->attr;
   const onnx_tensor *x = in[0];
-  if (!floating(x->dtype))
+  if (!onnx_dtype_is_floating(x->dtype))
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(x->dtype));
   int axis;
   int rc = onnx_axis(at->axis, x->ndim, false, &axis, e);
@@ -186,24 +182,6 @@ ROW_STATS(f64, double, ID)
 ROW_STATS(f16, uint16_t, fp16_to_float)
 ROW_STATS(bf16, uint16_t, bf16_to_float)
 
-/* Element i of a floating tensor as double, and storing one. */
-static double get(const void *p, inferd_dtype t, int64_t i) {
-  switch (t) {
-  case INFERD_TYPE_FP32: return ((const float *)p)[i];
-  case INFERD_TYPE_FP64: return ((const double *)p)[i];
-  case INFERD_TYPE_FP16: return fp16_to_float(((const uint16_t *)p)[i]);
-  default: return bf16_to_float(((const uint16_t *)p)[i]);
-  }
-}
-static void put(void *p, inferd_dtype t, int64_t i, double v) {
-  switch (t) {
-  case INFERD_TYPE_FP32: ((float *)p)[i] = (float)v; break;
-  case INFERD_TYPE_FP64: ((double *)p)[i] = v; break;
-  case INFERD_TYPE_FP16: ((uint16_t *)p)[i] = float_to_fp16((float)v); break;
-  default: ((uint16_t *)p)[i] = float_to_bf16((float)v); break;
-  }
-}
-
 static int layernorm_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                          err *e) {
   const layernorm_attr *at = n->attr;
@@ -241,17 +219,18 @@ static int layernorm_run(const onnx_node *n, const onnx_tensor *const *in, onnx_
     double inv = 1 / sqrt(ssd / (double)n_ + at->epsilon);
     if (t == INFERD_TYPE_FP32 && at->stash == INFERD_TYPE_FP32) /* in float, as stash_type says */
       inv = 1 / sqrtf((float)ssd / (float)n_ + at->epsilon);
-    if (mean_out) put(mean_out->data, at->stash, o, mean);
-    if (inv_out) put(inv_out->data, at->stash, o, inv);
+    if (mean_out) onnx_float_put(mean_out->data, at->stash, o, mean);
+    if (inv_out) onnx_float_put(inv_out->data, at->stash, o, inv);
     if (t == INFERD_TYPE_FP32 && whole) {
       apply_f32((const float *)xr, (float *)yr, n_, (float)mean, (float)inv, scale->data,
                 bias ? bias->data : NULL);
       continue;
     }
     for (int64_t j = 0; j < n_; j++) {
-      double v = (get(xr, t, j) - mean) * inv * get(scale->data, t, row_bcast_at(&sb, j));
-      if (bias) v += get(bias->data, t, row_bcast_at(&bb, j));
-      put(yr, t, j, v);
+      double v = (onnx_float_get(xr, t, j) - mean) * inv *
+                 onnx_float_get(scale->data, t, row_bcast_at(&sb, j));
+      if (bias) v += onnx_float_get(bias->data, t, row_bcast_at(&bb, j));
+      onnx_float_put(yr, t, j, v);
     }
   }
   return 0;
@@ -306,7 +285,7 @@ static int mvn_mask(const mvn_attr *at, int rank, bool *reduce, err *e) {
 
 static int mvn_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                      err *e) {
-  if (!floating(in[0]->dtype))
+  if (!onnx_dtype_is_floating(in[0]->dtype))
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(in[0]->dtype));
   bool reduce[ONNX_MAX_DIMS];
   int rc = mvn_mask(n->attr, in[0]->ndim, reduce, e);
@@ -351,13 +330,13 @@ static int mvn_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
     for (int pass = 0; pass < 3; pass++) {
       int64_t ridx[ONNX_MAX_DIMS] = {0}, off = base;
       for (int64_t r = 0; r < cnt; r++) {
-        double v = get(x->data, t, off);
+        double v = onnx_float_get(x->data, t, off);
         if (pass == 0)
           sum += v;
         else if (pass == 1)
           ssd += (v - mean) * (v - mean);
         else
-          put(out[0]->data, t, off, (v - mean) / den);
+          onnx_float_put(out[0]->data, t, off, (v - mean) / den);
         for (int d = nr - 1; d >= 0; d--) {
           off += rs[d];
           if (++ridx[d] < rd[d]) break;

@@ -300,13 +300,9 @@ static int isinf_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) 
   return 0;
 }
 
-static bool is_floating(inferd_dtype t) {
-  return onnx_dtype_is_float(t) || t == INFERD_TYPE_FP16 || t == INFERD_TYPE_BF16;
-}
-
 static int predicate_infer(const onnx_node *n, const onnx_tensor *const *in,
                            onnx_tensor *const *out, err *e) {
-  if (!is_floating(in[0]->dtype))
+  if (!onnx_dtype_is_floating(in[0]->dtype))
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(in[0]->dtype));
   out[0]->dtype = INFERD_TYPE_BOOL;
   onnx_tensor_set_shape(out[0], in[0]->ndim, in[0]->dims);

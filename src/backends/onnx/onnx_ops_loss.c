@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 enum { RED_NONE, RED_SUM, RED_MEAN };
@@ -45,10 +46,6 @@ static int loss_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
   return onnx_attr_int(p, "ignore_index", 0, &at->ignore, e);
 }
 
-static bool floating(inferd_dtype t) {
-  return onnx_dtype_is_float(t) || t == INFERD_TYPE_FP16 || t == INFERD_TYPE_BF16;
-}
-
 /* Checks scores [N, C, d1..dk], targets [N, d1..dk] and weights [C], and
  * gives the loss its shape (the targets' for "none", a scalar otherwise). */
 static int loss_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
@@ -56,7 +53,7 @@ static int loss_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
   const loss_attr *at = n->attr;
   const onnx_tensor *x = in[0], *t = in[1], *w = n->n_in > 2 ? in[2] : NULL;
   char sx[96], st[96];
-  if (!floating(x->dtype))
+  if (!onnx_dtype_is_floating(x->dtype))
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(x->dtype));
   if (t->dtype != INFERD_TYPE_INT32 && t->dtype != INFERD_TYPE_INT64)
     return err_set(e, -EINVAL, "the target has type %s; it must be INT32 or INT64",
@@ -79,38 +76,22 @@ static int loss_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
   return 0;
 }
 
-static double get(const void *p, inferd_dtype t, int64_t i) {
-  switch (t) {
-  case INFERD_TYPE_FP32: return ((const float *)p)[i];
-  case INFERD_TYPE_FP64: return ((const double *)p)[i];
-  case INFERD_TYPE_FP16: return fp16_to_float(((const uint16_t *)p)[i]);
-  default: return bf16_to_float(((const uint16_t *)p)[i]);
-  }
-}
-static void put(void *p, inferd_dtype t, int64_t i, double v) {
-  switch (t) {
-  case INFERD_TYPE_FP32: ((float *)p)[i] = (float)v; break;
-  case INFERD_TYPE_FP64: ((double *)p)[i] = v; break;
-  case INFERD_TYPE_FP16: ((uint16_t *)p)[i] = float_to_fp16((float)v); break;
-  default: ((uint16_t *)p)[i] = float_to_bf16((float)v); break;
-  }
-}
-
 /* log(sum_c e^(x[c] - m)) + m over the C scores of (n, d), which are D
  * apart; the log-probabilities go to lp when it is not NULL. */
 static double log_sum_exp(const onnx_tensor *x, int64_t base, int64_t C, int64_t D, void *lp) {
   double m = -INFINITY, s = 0;
   for (int64_t c = 0; c < C; c++) {
-    double v = get(x->data, x->dtype, base + c * D);
+    double v = onnx_float_get(x->data, x->dtype, base + c * D);
     m = v > m || v != v ? v : m;
   }
   double shift = isfinite(m) ? m : 0;
   for (int64_t c = 0; c < C; c++)
-    s += exp(get(x->data, x->dtype, base + c * D) - shift);
+    s += exp(onnx_float_get(x->data, x->dtype, base + c * D) - shift);
   double lse = isnan(m) ? m : shift + log(s);
   if (lp)
     for (int64_t c = 0; c < C; c++)
-      put(lp, x->dtype, base + c * D, get(x->data, x->dtype, base + c * D) - lse);
+      onnx_float_put(lp, x->dtype, base + c * D,
+                     onnx_float_get(x->data, x->dtype, base + c * D) - lse);
   return lse;
 }
 
@@ -131,15 +112,15 @@ static int loss_compute(const onnx_node *n, const onnx_tensor *const *in, onnx_t
         if (target < 0 || target >= C)
           return err_set(e, -EINVAL, "target %lld at element %lld is outside [0, %lld)",
                          (long long)target, (long long)k, (long long)C);
-        wt = w ? get(w->data, w->dtype, target) : 1;
-        loss = -wt * (get(x->data, x->dtype, base + target * D) - lse);
+        wt = w ? onnx_float_get(w->data, w->dtype, target) : 1;
+        loss = -wt * (onnx_float_get(x->data, x->dtype, base + target * D) - lse);
       }
-      if (at->reduction == RED_NONE) put(out[0]->data, out[0]->dtype, k, loss);
+      if (at->reduction == RED_NONE) onnx_float_put(out[0]->data, out[0]->dtype, k, loss);
       sum += loss;
       wsum += wt;
     }
-  if (at->reduction == RED_SUM) put(out[0]->data, out[0]->dtype, 0, sum);
-  if (at->reduction == RED_MEAN) put(out[0]->data, out[0]->dtype, 0, sum / wsum);
+  if (at->reduction == RED_SUM) onnx_float_put(out[0]->data, out[0]->dtype, 0, sum);
+  if (at->reduction == RED_MEAN) onnx_float_put(out[0]->data, out[0]->dtype, 0, sum / wsum);
   return 0;
 }
 

@@ -31,11 +31,6 @@
 
 #define ID(x) (x)
 
-static bool numeric(inferd_dtype t) {
-  return onnx_dtype_is_int(t) || onnx_dtype_is_float(t) || t == INFERD_TYPE_FP16 ||
-         t == INFERD_TYPE_BF16;
-}
-
 /* ---- Reduce* geometry --------------------------------------------------- */
 
 enum rop { R_SUM, R_MEAN, R_PROD, R_MAX, R_MIN, R_L1, R_L2, R_SUMSQ, R_LOGSUM, R_LSE };
@@ -418,7 +413,7 @@ static int reduce_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
                         err *e) {
   const reduce_attr *at = n->attr;
   const onnx_tensor *x = in[0];
-  if (!numeric(x->dtype))
+  if (!onnx_dtype_is_numeric(x->dtype))
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(x->dtype));
   bool reduce[ONNX_MAX_DIMS], noop;
   int rc = reduce_axes(n, in, reduce, &noop, e);
@@ -664,7 +659,7 @@ static int topk_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
                       err *e) {
   const topk_attr *at = n->attr;
   const onnx_tensor *x = in[0];
-  if (!numeric(x->dtype))
+  if (!onnx_dtype_is_numeric(x->dtype))
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(x->dtype));
   int axis;
   int64_t k = 0;
@@ -828,7 +823,7 @@ static int cumsum_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e)
 
 static int cumsum_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                         err *e) {
-  if (!numeric(in[0]->dtype))
+  if (!onnx_dtype_is_numeric(in[0]->dtype))
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(in[0]->dtype));
   const onnx_tensor *t = in[1];
   if ((t->dtype != INFERD_TYPE_INT32 && t->dtype != INFERD_TYPE_INT64) || t->count != 1 ||

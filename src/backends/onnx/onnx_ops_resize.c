@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 /* ---- attributes --------------------------------------------------------- */
@@ -158,20 +159,6 @@ static int not_known(const char *what, err *e) {
                  what);
 }
 
-static double float_at(const onnx_tensor *t, int64_t i) {
-  switch (t->dtype) {
-  case INFERD_TYPE_FP64: return ((const double *)t->data)[i];
-  case INFERD_TYPE_FP16: return fp16_to_float(((const uint16_t *)t->data)[i]);
-  case INFERD_TYPE_BF16: return bf16_to_float(((const uint16_t *)t->data)[i]);
-  default: return ((const float *)t->data)[i];
-  }
-}
-
-static bool is_floating(inferd_dtype t) {
-  return t == INFERD_TYPE_FP32 || t == INFERD_TYPE_FP64 || t == INFERD_TYPE_FP16 ||
-         t == INFERD_TYPE_BF16;
-}
-
 /* The geometry of every axis from scales or sizes (exactly one given, the
  * other absent or empty) and roi. roi is read only when present with data
  * (at run; it does not change shapes). */
@@ -193,7 +180,7 @@ static int geometry(const onnx_node *n, const onnx_tensor *const *in, axis_geo *
     return err_set(e, -EINVAL, "exactly one of scales and sizes must be given");
   }
   if (sc) {
-    if (!is_floating(sc->dtype) || sc->ndim != 1 || sc->count != r)
+    if (!onnx_dtype_is_floating(sc->dtype) || sc->ndim != 1 || sc->count != r)
       return err_set(e, -EINVAL, "scales must be %d floating-point values", r);
     if (!sc->data) return not_known("scales", e);
   }
@@ -202,7 +189,7 @@ static int geometry(const onnx_node *n, const onnx_tensor *const *in, axis_geo *
       return err_set(e, -EINVAL, "sizes must be %d INT64 values", r);
     if (!sz->data) return not_known("sizes", e);
   }
-  if (roi && (!is_floating(roi->dtype) || roi->count != 2 * r))
+  if (roi && (!onnx_dtype_is_floating(roi->dtype) || roi->count != 2 * r))
     return err_set(e, -EINVAL, "roi must be %d floating-point values", 2 * r);
   for (int d = 0; d < r; d++) {
     axis_geo *a = &g[d];
@@ -210,8 +197,8 @@ static int geometry(const onnx_node *n, const onnx_tensor *const *in, axis_geo *
     a->roi_lo = 0;
     a->roi_hi = 1;
     if (roi && roi->data) {
-      a->roi_lo = float_at(roi, d);
-      a->roi_hi = float_at(roi, r + d);
+      a->roi_lo = onnx_float_get(roi->data, roi->dtype, d);
+      a->roi_hi = onnx_float_get(roi->data, roi->dtype, r + d);
     }
     if (sz) {
       a->out = ((const int64_t *)sz->data)[d];
@@ -222,7 +209,7 @@ static int geometry(const onnx_node *n, const onnx_tensor *const *in, axis_geo *
       a->len = a->scale * (double)a->in;
       continue;
     }
-    float s = sc ? (float)float_at(sc, d) : at->scales[d];
+    float s = sc ? (float)onnx_float_get(sc->data, sc->dtype, d) : at->scales[d];
     if (!(s > 0 && s < 1e6))
       return err_set(e, -EINVAL, "scale %g (axis %d) must be positive", (double)s, d);
     if (upsample && s < 1)
@@ -609,7 +596,7 @@ static int grid_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
                       err *e) {
   const onnx_tensor *x = in[0], *g = in[1];
   char sa[96], sb[96];
-  if (!is_floating(x->dtype) || !is_floating(g->dtype))
+  if (!onnx_dtype_is_floating(x->dtype) || !onnx_dtype_is_floating(g->dtype))
     return err_set(e, -ENOTSUP, "X and grid must be floating-point; they are %s and %s",
                    dtype_name(x->dtype), dtype_name(g->dtype));
   if (x->ndim != 4 || g->ndim != 4 || g->dims[3] != 2 || g->dims[0] != x->dims[0])
@@ -758,7 +745,7 @@ static int roi_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
                      err *e) {
   const roi_attr *at = n->attr;
   const onnx_tensor *x = in[0], *r = in[1], *bi = in[2];
-  if (!is_floating(x->dtype) || r->dtype != x->dtype)
+  if (!onnx_dtype_is_floating(x->dtype) || r->dtype != x->dtype)
     return err_set(e, -ENOTSUP, "X and rois must be of one floating-point type");
   if (x->ndim != 4) return err_set(e, -EINVAL, "X must be 4-D [N,C,H,W]");
   if (r->ndim != 2 || r->dims[1] != 4) return err_set(e, -EINVAL, "rois must be [num_rois, 4]");

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "core/dtype.h"
+#include "onnx_kernel.h"
 #include "onnx_ops.h"
 
 /* ---- attributes and known inputs ---------------------------------------- */
@@ -116,55 +117,6 @@ static int norm_axes(int64_t *axes, int n, int rank, err *e) {
       if (axes[j] == a) return err_set(e, -EINVAL, "axis %d is listed twice", a);
   }
   return 0;
-}
-
-/* v clamped into [lo, hi] (NaN to 0), so that converting it to an
- * integer type is defined. */
-static double sat(double v, double lo, double hi) {
-  return v != v ? 0 : v < lo ? lo : v > hi ? hi : v;
-}
-
-/* Stores v as one element of type t at p (the constant of Pad-1/2 and the
- * mask of Dropout-7 are given as floats whatever the tensor's type);
- * integers saturate. */
-static void store_double(inferd_dtype t, void *p, double v) {
-  switch (t) {
-  case INFERD_TYPE_FP32: *(float *)p = (float)v; break;
-  case INFERD_TYPE_FP64: *(double *)p = v; break;
-  case INFERD_TYPE_FP16: *(uint16_t *)p = float_to_fp16((float)v); break;
-  case INFERD_TYPE_BF16: *(uint16_t *)p = float_to_bf16((float)v); break;
-  case INFERD_TYPE_BOOL: *(uint8_t *)p = v != 0; break;
-  case INFERD_TYPE_INT8: *(int8_t *)p = (int8_t)sat(v, INT8_MIN, INT8_MAX); break;
-  case INFERD_TYPE_UINT8: *(uint8_t *)p = (uint8_t)sat(v, 0, UINT8_MAX); break;
-  case INFERD_TYPE_INT16: *(int16_t *)p = (int16_t)sat(v, INT16_MIN, INT16_MAX); break;
-  case INFERD_TYPE_UINT16: *(uint16_t *)p = (uint16_t)sat(v, 0, UINT16_MAX); break;
-  case INFERD_TYPE_INT32: *(int32_t *)p = (int32_t)sat(v, INT32_MIN, INT32_MAX); break;
-  case INFERD_TYPE_UINT32: *(uint32_t *)p = (uint32_t)sat(v, 0, UINT32_MAX); break;
-  case INFERD_TYPE_INT64: *(int64_t *)p = (int64_t)sat(v, -0x1p63, 0x1p63 - 1024); break;
-  case INFERD_TYPE_UINT64: *(uint64_t *)p = (uint64_t)sat(v, 0, 0x1p64 - 2048); break;
-  default: break;
-  }
-}
-
-/* One element of a known floating or integer scalar, as a double. */
-static double load_double(const onnx_tensor *t) {
-  const void *p = t->data;
-  switch (t->dtype) {
-  case INFERD_TYPE_FP32: return *(const float *)p;
-  case INFERD_TYPE_FP64: return *(const double *)p;
-  case INFERD_TYPE_FP16: return fp16_to_float(*(const uint16_t *)p);
-  case INFERD_TYPE_BF16: return bf16_to_float(*(const uint16_t *)p);
-  case INFERD_TYPE_BOOL:
-  case INFERD_TYPE_UINT8: return *(const uint8_t *)p;
-  case INFERD_TYPE_INT8: return *(const int8_t *)p;
-  case INFERD_TYPE_INT16: return *(const int16_t *)p;
-  case INFERD_TYPE_UINT16: return *(const uint16_t *)p;
-  case INFERD_TYPE_INT32: return *(const int32_t *)p;
-  case INFERD_TYPE_UINT32: return *(const uint32_t *)p;
-  case INFERD_TYPE_INT64: return (double)*(const int64_t *)p;
-  case INFERD_TYPE_UINT64: return (double)*(const uint64_t *)p;
-  default: return 0;
-  }
 }
 
 /* Kernels move elements of 1, 2, 4 or 8 bytes: every type the planner
@@ -992,7 +944,7 @@ static int tile_repeats(const onnx_node *n, const onnx_tensor *const *in, int64_
     if (!in[1]->data || !in[2]->data) return not_known("tiles and axis", e);
     if (in[1]->count != 1 || in[2]->count != 1)
       return err_set(e, -EINVAL, "tiles and axis must be scalars");
-    double tiles = load_double(in[1]), axis = load_double(in[2]);
+    double tiles = onnx_load_double(in[1], 0), axis = onnx_load_double(in[2], 0);
     if (!(tiles >= 0 && tiles < 1e15) || axis != floor(axis) || fabs(axis) > ONNX_MAX_DIMS)
       return err_set(e, -EINVAL, "tiles %g or axis %g is out of range", tiles, axis);
     if ((rc = onnx_axis((int64_t)axis, r, false, &ax, e))) return rc;
@@ -1144,16 +1096,6 @@ static int64_t pad_map(int mode, int64_t i, int64_t n) {
   return i < n ? i : period - i;
 }
 
-/* Copies one element of es bytes. */
-static inline void put(char *dst, const char *src, size_t es) {
-  switch (es) {
-  case 1: memcpy(dst, src, 1); break;
-  case 2: memcpy(dst, src, 2); break;
-  case 4: memcpy(dst, src, 4); break;
-  default: memcpy(dst, src, 8); break;
-  }
-}
-
 /* Row by row over the output's outer axes: a row whose source lies in a
  * constant pad is filled; otherwise its middle is one memcpy from the
  * mapped source row and its ends are filled or mapped element by
@@ -1168,7 +1110,7 @@ static int pad_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
   size_t es = dtype_size(x->dtype);
   char value[8] = {0};
   if (n->since < 11)
-    store_double(x->dtype, value, at->value);
+    onnx_store_double(x->dtype, value, 0, at->value);
   else if (n->n_in > 2 && in[2])
     memcpy(value, in[2]->data, es);
   if (!o->count) return 0;
@@ -1203,7 +1145,7 @@ static int pad_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
     }
     if (fill) {
       for (int64_t i = 0; i < len; i++)
-        put(dst + i * es, value, es);
+        onnx_copy_elem(dst + i * es, value, es);
       continue;
     }
     const char *s = src + (size_t)off * es;
@@ -1212,9 +1154,9 @@ static int pad_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
       if (i == lo) i = hi > lo ? hi : lo;
       if (i >= len) break;
       if (at->mode == PAD_CONSTANT)
-        put(dst + i * es, value, es);
+        onnx_copy_elem(dst + i * es, value, es);
       else
-        put(dst + i * es, s + pad_map(at->mode, i - bb, nx) * es, es);
+        onnx_copy_elem(dst + i * es, s + pad_map(at->mode, i - bb, nx) * es, es);
     }
   }
   return 0;
@@ -1417,7 +1359,7 @@ static int dropout_training(const onnx_node *n, const onnx_tensor *const *in, er
   if (n->n_in < 3 || !in[2] || !in[2]->data || !*(const uint8_t *)in[2]->data) return 0;
   bool has_ratio = n->n_in > 1 && in[1];
   if (has_ratio && !in[1]->data) return 0; /* decided when it runs */
-  double ratio = has_ratio ? load_double(in[1]) : 0.5;
+  double ratio = has_ratio ? onnx_load_double(in[1], 0) : 0.5;
   if (ratio == 0) return 0;
   return err_set(e, -ENOTSUP,
                  "training-mode Dropout (ratio %g) drops at random; inference does not run it",
@@ -1453,9 +1395,9 @@ static int dropout_run(const onnx_node *n, const onnx_tensor *const *in, onnx_te
     const onnx_tensor *m = out[1];
     size_t es = dtype_size(m->dtype);
     char one[8];
-    store_double(m->dtype, one, 1.0);
+    onnx_store_double(m->dtype, one, 0, 1.0);
     for (int64_t i = 0; i < m->count; i++)
-      put((char *)m->data + (size_t)i * es, one, es);
+      onnx_copy_elem((char *)m->data + (size_t)i * es, one, es);
   }
   return 0;
 }
