@@ -321,6 +321,14 @@ int onnx_attr_ints(const Onnx__NodeProto *p, const char *name, int64_t *out, int
 /* A STRING attribute as a NUL-terminated copy in a (def when absent). */
 int onnx_attr_string(const Onnx__NodeProto *p, const char *name, const char *def, arena *a,
                      const char **out, err *e);
+/* The STRING attribute called name as an index into names (n of them);
+ * def when the attribute is absent, an error naming the choices when it is
+ * none of them. */
+int onnx_attr_enum(const Onnx__NodeProto *p, const char *name, const char *const *names, int n,
+                   int def, int *out, err *e);
+/* Zeroed room for a node's attributes (size bytes from a), set as
+ * node->attr; NULL, with e set, when out of memory. */
+void *onnx_attr_new(onnx_node *n, arena *a, size_t size, err *e);
 
 /* ---- tensors (onnx_tensor.c) -------------------------------------------- */
 
@@ -349,6 +357,15 @@ int onnx_axis(int64_t axis, int rank, bool end_ok, int *out, err *e);
 int onnx_broadcast_shape(const onnx_tensor *a, const onnx_tensor *b, onnx_tensor *out, err *e);
 /* Product of dims[from..to). */
 int64_t onnx_dims_product(const int64_t *dims, int from, int to);
+/* Row-major strides of dims[0..nd), in elements. */
+void onnx_strides(const int64_t *dims, int nd, int64_t *st);
+/* Kernels that move elements of 1, 2, 4 or 8 bytes accept every type the
+ * planner places (strings have no fixed size and never reach a kernel):
+ * an error for t's type otherwise. */
+int onnx_fixed_size(const onnx_tensor *t, err *e);
+/* The error of a value input whose data is not known when the plan is
+ * built; what names the input. */
+int onnx_not_known(const char *what, err *e);
 
 /* Types that kernels loop over. */
 static inline bool onnx_dtype_is_float(inferd_dtype t) {

@@ -16,20 +16,6 @@
 
 /* ---- shared pieces ------------------------------------------------------ */
 
-static void *attr_new(onnx_node *n, arena *a, size_t size, err *e) {
-  void *at = arena_calloc(a, 1, size);
-  if (!at) err_set(e, -ENOMEM, "out of memory");
-  n->attr = at;
-  return at;
-}
-
-static int not_known(const char *what, err *e) {
-  return err_set(e, -ENOTSUP,
-                 "the %s input must be known when the plan is built (a constant, computed from "
-                 "shapes, or a small graph input)",
-                 what);
-}
-
 static bool fixed(inferd_dtype t) {
   size_t es = dtype_size(t);
   return es == 1 || es == 2 || es == 4 || es == 8;
@@ -39,7 +25,7 @@ static bool fixed(inferd_dtype t) {
 static int known_scalar(const onnx_tensor *t, const char *what, double *v, err *e) {
   if (!onnx_dtype_is_numeric(t->dtype) || t->count != 1 || t->ndim > 1)
     return err_set(e, -EINVAL, "%s must be a numeric scalar", what);
-  if (!t->data) return not_known(what, e);
+  if (!t->data) return onnx_not_known(what, e);
   *v = onnx_load_double(t, 0);
   return 0;
 }
@@ -61,7 +47,7 @@ static int attr_out_type(const Onnx__NodeProto *p, inferd_dtype *out, err *e) {
 /* The value attribute: one element of any fixed-size type; a FLOAT 0 when
  * absent. */
 static int cos_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  onnx_tensor *t = attr_new(n, a, sizeof *t, e);
+  onnx_tensor *t = onnx_attr_new(n, a, sizeof *t, e);
   if (!t) return -ENOMEM;
   const Onnx__AttributeProto *at = onnx_attr_find(p, "value");
   if (!at) {
@@ -86,7 +72,7 @@ static int cos_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
   const onnx_tensor *s = in[0];
   if (s->dtype != INFERD_TYPE_INT64 || s->ndim != 1)
     return err_set(e, -EINVAL, "the shape input must be a 1-D INT64 tensor");
-  if (!s->data) return not_known("shape", e);
+  if (!s->data) return onnx_not_known("shape", e);
   if (s->count > ONNX_MAX_DIMS)
     return err_set(e, -ENOTSUP, "a shape of %lld dimensions is not supported", (long long)s->count);
   const int64_t *d = s->data;
@@ -140,7 +126,7 @@ static int range_count(const onnx_tensor *const *in, int64_t *count, err *e) {
   for (int i = 0; i < 3; i++) {
     if (in[i]->dtype != t || in[i]->count != 1 || in[i]->ndim > 1)
       return err_set(e, -EINVAL, "start, limit and delta must be scalars of one type");
-    if (!in[i]->data) return not_known(i == 0 ? "start" : i == 1 ? "limit" : "delta", e);
+    if (!in[i]->data) return onnx_not_known(i == 0 ? "start" : i == 1 ? "limit" : "delta", e);
   }
   double n;
   if (onnx_dtype_is_float(t)) {
@@ -269,7 +255,7 @@ typedef struct window_attr {
 } window_attr;
 
 static int window_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  window_attr *at = attr_new(n, a, sizeof *at, e);
+  window_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
   if ((rc = attr_out_type(p, &at->dtype, e)) ||
@@ -338,7 +324,7 @@ typedef struct mel_attr {
 } mel_attr;
 
 static int mel_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  mel_attr *at = attr_new(n, a, sizeof *at, e);
+  mel_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   return at ? attr_out_type(p, &at->dtype, e) : -ENOMEM;
 }
 

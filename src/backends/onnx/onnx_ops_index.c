@@ -25,51 +25,6 @@
 
 /* ---- shared pieces ------------------------------------------------------ */
 
-static void *attr_new(onnx_node *n, arena *a, size_t size, err *e) {
-  void *at = arena_calloc(a, 1, size);
-  if (!at) err_set(e, -ENOMEM, "out of memory");
-  n->attr = at;
-  return at;
-}
-
-/* The STRING attribute called name as an index into names (n of them);
- * def when the attribute is absent. */
-static int attr_enum(const Onnx__NodeProto *p, const char *name, const char *const *names, int n,
-                     int def, int *out, err *e) {
-  const Onnx__AttributeProto *at = onnx_attr_find(p, name);
-  *out = def;
-  if (!at) return 0;
-  if ((at->has_type && at->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING) || !at->has_s)
-    return err_set(e, -EINVAL, "attribute '%s' must be a STRING", name);
-  for (int i = 0; i < n; i++)
-    if (strlen(names[i]) == at->s.len && memcmp(names[i], at->s.data, at->s.len) == 0) {
-      *out = i;
-      return 0;
-    }
-  char choices[160] = "";
-  for (int i = 0; i < n; i++) {
-    size_t l = strlen(choices);
-    snprintf(choices + l, sizeof choices - l, "%s%s", i ? ", " : "", names[i]);
-  }
-  return err_set(e, -ENOTSUP, "attribute %s='%.*s' is not supported (%s)", name,
-                 (int)(at->s.len > 40 ? 40 : at->s.len), (const char *)at->s.data, choices);
-}
-
-static int not_known(const char *what, err *e) {
-  return err_set(e, -ENOTSUP,
-                 "the %s input must be known when the plan is built (a constant, computed from "
-                 "shapes, or a small graph input)",
-                 what);
-}
-
-/* Kernels move elements of 1, 2, 4 or 8 bytes: every type the planner
- * places (strings have no fixed size and never reach a kernel). */
-static int fixed_size(const onnx_tensor *t, err *e) {
-  size_t es = dtype_size(t->dtype);
-  if (es == 1 || es == 2 || es == 4 || es == 8) return 0;
-  return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(t->dtype));
-}
-
 static int index_type(const onnx_tensor *t, const char *what, err *e) {
   if (t->dtype == INFERD_TYPE_INT64 || t->dtype == INFERD_TYPE_INT32) return 0;
   return err_set(e, -EINVAL, "%s must be INT32 or INT64, not %s", what, dtype_name(t->dtype));
@@ -93,20 +48,12 @@ static int fix_index(int64_t *v, int64_t n, bool negative_ok, int64_t pos, int a
   return 0;
 }
 
-static void strides_of(const int64_t *dims, int nd, int64_t *st) {
-  int64_t s = 1;
-  for (int i = nd - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= dims[i];
-  }
-}
-
 typedef struct axis_attr {
   int64_t axis;
 } axis_attr;
 
 static int axis_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  axis_attr *at = attr_new(n, a, sizeof *at, e);
+  axis_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   return at ? onnx_attr_int(p, "axis", 0, &at->axis, e) : -ENOMEM;
 }
 
@@ -116,7 +63,7 @@ static int gather_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
                         err *e) {
   const onnx_tensor *x = in[0], *ix = in[1];
   int axis, rc;
-  if ((rc = fixed_size(x, e)) || (rc = index_type(ix, "indices", e)) ||
+  if ((rc = onnx_fixed_size(x, e)) || (rc = index_type(ix, "indices", e)) ||
       (rc = onnx_axis(((const axis_attr *)n->attr)->axis, x->ndim, false, &axis, e)))
     return rc;
   int rank = x->ndim - 1 + ix->ndim;
@@ -208,7 +155,7 @@ static int elements_walk(const onnx_tensor *x, const onnx_tensor *ix, int axis, 
                          elem_visit visit, void *ctx, err *e) {
   int r = ix->ndim, rc;
   int64_t xs[ONNX_MAX_DIMS], c[ONNX_MAX_DIMS] = {0}, base = 0, dim = x->dims[axis];
-  strides_of(x->dims, r, xs);
+  onnx_strides(x->dims, r, xs);
   for (int64_t i = 0; i < ix->count; i++) {
     int64_t v = index_at(ix, i);
     if ((rc = fix_index(&v, dim, negative_ok, i, axis, e)) ||
@@ -241,7 +188,7 @@ static int gather_elem(void *ctx, int64_t i, int64_t k, err *e) {
 static int gather_elements_infer(const onnx_node *n, const onnx_tensor *const *in,
                                  onnx_tensor *const *out, err *e) {
   int axis, rc;
-  if ((rc = fixed_size(in[0], e)) ||
+  if ((rc = onnx_fixed_size(in[0], e)) ||
       (rc = onnx_axis(((const axis_attr *)n->attr)->axis, in[0]->ndim, false, &axis, e)) ||
       (rc = elements_check(in[0], in[1], axis, e)))
     return rc;
@@ -329,13 +276,13 @@ typedef struct scatter_attr {
 /* ScatterElements-16 and ScatterND-16 take a reduction; earlier versions
  * and Scatter only replace. */
 static int scatter_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  scatter_attr *at = attr_new(n, a, sizeof *at, e);
+  scatter_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
   if ((rc = onnx_attr_int(p, "axis", 0, &at->axis, e))) return rc;
   if (n->since < 16 && onnx_attr_find(p, "reduction"))
     return err_set(e, -EINVAL, "attribute 'reduction' needs opset 16");
-  return attr_enum(p, "reduction", reductions, 3, RED_NONE, &at->reduction, e);
+  return onnx_attr_enum(p, "reduction", reductions, 3, RED_NONE, &at->reduction, e);
 }
 
 static int scatter_elem(void *ctx, int64_t i, int64_t k, err *e) {
@@ -352,7 +299,7 @@ static int scatter_elements_infer(const onnx_node *n, const onnx_tensor *const *
   const onnx_tensor *x = in[0], *ix = in[1], *u = in[2];
   char a[96], b[96];
   int axis, rc;
-  if ((rc = fixed_size(x, e)) ||
+  if ((rc = onnx_fixed_size(x, e)) ||
       (rc = onnx_axis(((const scatter_attr *)n->attr)->axis, x->ndim, false, &axis, e)) ||
       (rc = elements_check(x, ix, axis, e)))
     return rc;
@@ -405,7 +352,7 @@ typedef struct gathernd_attr {
 } gathernd_attr;
 
 static int gathernd_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  gathernd_attr *at = attr_new(n, a, sizeof *at, e);
+  gathernd_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
   if ((rc = onnx_attr_int(p, "batch_dims", 0, &at->batch_dims, e))) return rc;
@@ -419,7 +366,7 @@ static int gathernd_infer(const onnx_node *n, const onnx_tensor *const *in, onnx
   int64_t b = ((const gathernd_attr *)n->attr)->batch_dims;
   char sa[96], sb[96];
   int rc;
-  if ((rc = fixed_size(x, e)) || (rc = index_type(ix, "indices", e))) return rc;
+  if ((rc = onnx_fixed_size(x, e)) || (rc = index_type(ix, "indices", e))) return rc;
   int r = x->ndim, q = ix->ndim;
   if (r < 1 || q < 1) return err_set(e, -EINVAL, "data and indices must have rank >= 1");
   if (b >= q || b >= r)
@@ -466,7 +413,7 @@ static int gathernd_run(const onnx_node *n, const onnx_tensor *const *in, onnx_t
   const onnx_tensor *x = in[0], *ix = in[1];
   int b = (int)((const gathernd_attr *)n->attr)->batch_dims, r = x->ndim, q = ix->ndim;
   int64_t k = ix->dims[q - 1], xs[ONNX_MAX_DIMS];
-  strides_of(x->dims, r, xs);
+  onnx_strides(x->dims, r, xs);
   size_t es = dtype_size(x->dtype);
   int64_t nbatch = onnx_dims_product(x->dims, 0, b);
   int64_t block = onnx_dims_product(x->dims, b, r);
@@ -500,7 +447,7 @@ static int scatternd_infer(const onnx_node *n, const onnx_tensor *const *in,
   const onnx_tensor *x = in[0], *ix = in[1], *u = in[2];
   char sa[96], sb[96], sc[96];
   int rc;
-  if ((rc = fixed_size(x, e)) || (rc = index_type(ix, "indices", e))) return rc;
+  if ((rc = onnx_fixed_size(x, e)) || (rc = index_type(ix, "indices", e))) return rc;
   int r = x->ndim, q = ix->ndim;
   if (r < 1 || q < 1) return err_set(e, -EINVAL, "data and indices must have rank >= 1");
   int64_t k = ix->dims[q - 1];
@@ -526,7 +473,7 @@ static int scatternd_run(const onnx_node *n, const onnx_tensor *const *in, onnx_
   const onnx_tensor *x = in[0], *ix = in[1], *u = in[2];
   int r = x->ndim, q = ix->ndim;
   int64_t k = ix->dims[q - 1], xs[ONNX_MAX_DIMS];
-  strides_of(x->dims, r, xs);
+  onnx_strides(x->dims, r, xs);
   size_t es = dtype_size(x->dtype);
   if (out[0]->data != x->data && onnx_tensor_bytes(out[0]))
     memcpy(out[0]->data, x->data, onnx_tensor_bytes(out[0]));
@@ -567,7 +514,7 @@ typedef struct onehot_attr {
 } onehot_attr;
 
 static int onehot_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  onehot_attr *at = attr_new(n, a, sizeof *at, e);
+  onehot_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   return at ? onnx_attr_int(p, "axis", -1, &at->axis, e) : -ENOMEM;
 }
 
@@ -575,7 +522,7 @@ static int onehot_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e)
 static int onehot_depth(const onnx_tensor *d, int64_t *out, err *e) {
   if (!onnx_dtype_is_numeric(d->dtype) || d->count != 1 || d->ndim > 1)
     return err_set(e, -EINVAL, "depth must be a numeric scalar");
-  if (!d->data) return not_known("depth", e);
+  if (!d->data) return onnx_not_known("depth", e);
   double v = onnx_load_double(d, 0);
   if (!(v >= 1 && v <= 1e12)) return err_set(e, -EINVAL, "depth %g is out of range", v);
   *out = (int64_t)v;
@@ -588,7 +535,7 @@ static int onehot_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
   int64_t depth;
   int axis, rc;
   if (!onnx_dtype_is_numeric(ix->dtype)) return err_set(e, -EINVAL, "indices must be numeric");
-  if ((rc = fixed_size(v, e)) || (rc = onehot_depth(in[1], &depth, e))) return rc;
+  if ((rc = onnx_fixed_size(v, e)) || (rc = onehot_depth(in[1], &depth, e))) return rc;
   if (v->count != 2) return err_set(e, -EINVAL, "values must hold two elements (off, on)");
   if (ix->ndim + 1 > ONNX_MAX_DIMS)
     return err_set(e, -ENOTSUP, "the output would have %d dimensions", ix->ndim + 1);
@@ -647,7 +594,7 @@ typedef struct compress_attr {
 } compress_attr;
 
 static int compress_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  compress_attr *at = attr_new(n, a, sizeof *at, e);
+  compress_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   if (!at) return -ENOMEM;
   at->has_axis = onnx_attr_find(p, "axis") != NULL;
   return onnx_attr_int(p, "axis", 0, &at->axis, e);
@@ -662,7 +609,7 @@ static int compress_plan(const onnx_node *n, const onnx_tensor *const *in, int *
   int rc;
   if (c->dtype != INFERD_TYPE_BOOL || c->ndim != 1)
     return err_set(e, -EINVAL, "condition must be a 1-D BOOL tensor");
-  if (!c->data) return not_known("condition", e);
+  if (!c->data) return onnx_not_known("condition", e);
   *axis = -1;
   *dim = x->count;
   if (at->has_axis) {
@@ -685,7 +632,8 @@ static int compress_infer(const onnx_node *n, const onnx_tensor *const *in, onnx
                           err *e) {
   int axis, rc;
   int64_t dim = 0, kept = 0;
-  if ((rc = fixed_size(in[0], e)) || (rc = compress_plan(n, in, &axis, &dim, &kept, e))) return rc;
+  if ((rc = onnx_fixed_size(in[0], e)) || (rc = compress_plan(n, in, &axis, &dim, &kept, e)))
+    return rc;
   out[0]->dtype = in[0]->dtype;
   if (axis < 0) {
     onnx_tensor_set_shape(out[0], 1, &kept);
@@ -760,9 +708,9 @@ static bool nonzero_at(const onnx_tensor *t, int64_t i) {
 
 static int nonzero_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                          err *e) {
-  int rc = fixed_size(in[0], e);
+  int rc = onnx_fixed_size(in[0], e);
   if (rc) return rc;
-  if (!in[0]->data) return not_known("input", e);
+  if (!in[0]->data) return onnx_not_known("input", e);
   int64_t nnz = 0;
   for (int64_t i = 0; i < in[0]->count; i++)
     nnz += nonzero_at(in[0], i);
@@ -811,13 +759,13 @@ typedef struct trilu_attr {
 } trilu_attr;
 
 static int trilu_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  trilu_attr *at = attr_new(n, a, sizeof *at, e);
+  trilu_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   return at ? onnx_attr_bool(p, "upper", true, &at->upper, e) : -ENOMEM;
 }
 
 static int trilu_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                        err *e) {
-  int rc = fixed_size(in[0], e);
+  int rc = onnx_fixed_size(in[0], e);
   if (rc) return rc;
   if (in[0]->ndim < 2) return err_set(e, -EINVAL, "the input must have at least 2 dimensions");
   if (n->n_in > 1 && in[1] && (in[1]->dtype != INFERD_TYPE_INT64 || in[1]->count != 1))
@@ -874,7 +822,7 @@ typedef struct unique_attr {
 } unique_attr;
 
 static int unique_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  unique_attr *at = attr_new(n, a, sizeof *at, e);
+  unique_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
   at->has_axis = onnx_attr_find(p, "axis") != NULL;
@@ -1007,9 +955,9 @@ static int unique_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
   const unique_attr *at = n->attr;
   const onnx_tensor *x = in[0];
   unique_result u;
-  int rc = fixed_size(x, e);
+  int rc = onnx_fixed_size(x, e);
   if (rc) return rc;
-  if (!x->data) return not_known("input", e);
+  if (!x->data) return onnx_not_known("input", e);
   if ((rc = unique_compute(n, x, &u, e))) return rc;
   free(u.mem);
   if (at->has_axis) {
@@ -1081,7 +1029,7 @@ typedef struct eyelike_attr {
 } eyelike_attr;
 
 static int eyelike_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  eyelike_attr *at = attr_new(n, a, sizeof *at, e);
+  eyelike_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int64_t dt;
   int rc;
   if (!at) return -ENOMEM;
@@ -1103,7 +1051,7 @@ static int eyelike_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_
   if (in[0]->ndim != 2) return err_set(e, -EINVAL, "the input must be 2-D");
   onnx_tensor_like(out[0], in[0]);
   if (at->dtype != INFERD_TYPE_INVALID) out[0]->dtype = at->dtype;
-  return fixed_size(out[0], e);
+  return onnx_fixed_size(out[0], e);
 }
 
 /* Zeros with ones on the k-th diagonal. Reads only the input's shape. */

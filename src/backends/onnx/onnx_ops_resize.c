@@ -67,29 +67,6 @@ typedef struct resize_attr {
   float *scales;
 } resize_attr;
 
-/* The STRING attribute called name as an index into names (n of them);
- * def when the attribute is absent. */
-static int attr_enum(const Onnx__NodeProto *p, const char *name, const char *const *names, int n,
-                     int def, int *out, err *e) {
-  const Onnx__AttributeProto *at = onnx_attr_find(p, name);
-  *out = def;
-  if (!at) return 0;
-  if ((at->has_type && at->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING) || !at->has_s)
-    return err_set(e, -EINVAL, "attribute '%s' must be a STRING", name);
-  for (int i = 0; i < n; i++)
-    if (strlen(names[i]) == at->s.len && memcmp(names[i], at->s.data, at->s.len) == 0) {
-      *out = i;
-      return 0;
-    }
-  char choices[200] = "";
-  for (int i = 0; i < n; i++) {
-    size_t l = strlen(choices);
-    snprintf(choices + l, sizeof choices - l, "%s%s", i ? ", " : "", names[i]);
-  }
-  return err_set(e, -ENOTSUP, "attribute %s='%.*s' is not supported (%s)", name,
-                 (int)(at->s.len > 40 ? 40 : at->s.len), (const char *)at->s.data, choices);
-}
-
 static int resize_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
   resize_attr *at = arena_calloc(a, 1, sizeof *at);
   int rc;
@@ -102,8 +79,8 @@ static int resize_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e)
   at->nearest = upsample ? N_FLOOR : N_FLOOR_UP_CEIL_DOWN;
   at->cubic_a = -0.75f;
   /* Resize-10 and Upsample know nearest and linear only */
-  if ((rc =
-           attr_enum(p, "mode", modes, upsample || n->since < 11 ? 2 : 3, M_NEAREST, &at->mode, e)))
+  if ((rc = onnx_attr_enum(p, "mode", modes, upsample || n->since < 11 ? 2 : 3, M_NEAREST,
+                           &at->mode, e)))
     return rc;
   if (upsample && n->since < 9) {
     const Onnx__AttributeProto *s = onnx_attr_find(p, "scales");
@@ -128,10 +105,10 @@ static int resize_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e)
   at->coord = C_HALF_PIXEL;
   at->nearest = N_ROUND_PREFER_FLOOR;
   int64_t excl;
-  if ((rc = attr_enum(p, "coordinate_transformation_mode", coord_modes, 6, C_HALF_PIXEL, &at->coord,
-                      e)) ||
-      (rc =
-           attr_enum(p, "nearest_mode", nearest_modes, 4, N_ROUND_PREFER_FLOOR, &at->nearest, e)) ||
+  if ((rc = onnx_attr_enum(p, "coordinate_transformation_mode", coord_modes, 6, C_HALF_PIXEL,
+                           &at->coord, e)) ||
+      (rc = onnx_attr_enum(p, "nearest_mode", nearest_modes, 4, N_ROUND_PREFER_FLOOR, &at->nearest,
+                           e)) ||
       (rc = onnx_attr_float(p, "cubic_coeff_a", -0.75f, &at->cubic_a, e)) ||
       (rc = onnx_attr_float(p, "extrapolation_value", 0.0f, &at->extrapolation, e)) ||
       (rc = onnx_attr_int(p, "exclude_outside", 0, &excl, e)))
@@ -151,13 +128,6 @@ typedef struct axis_geo {
   int64_t in, out;
   double scale, len, roi_lo, roi_hi;
 } axis_geo;
-
-static int not_known(const char *what, err *e) {
-  return err_set(e, -ENOTSUP,
-                 "the %s input must be known when the plan is built (a constant, computed from "
-                 "shapes, or a small graph input)",
-                 what);
-}
 
 /* The geometry of every axis from scales or sizes (exactly one given, the
  * other absent or empty) and roi. roi is read only when present with data
@@ -182,12 +152,12 @@ static int geometry(const onnx_node *n, const onnx_tensor *const *in, axis_geo *
   if (sc) {
     if (!onnx_dtype_is_floating(sc->dtype) || sc->ndim != 1 || sc->count != r)
       return err_set(e, -EINVAL, "scales must be %d floating-point values", r);
-    if (!sc->data) return not_known("scales", e);
+    if (!sc->data) return onnx_not_known("scales", e);
   }
   if (sz) {
     if (sz->dtype != INFERD_TYPE_INT64 || sz->ndim != 1 || sz->count != r)
       return err_set(e, -EINVAL, "sizes must be %d INT64 values", r);
-    if (!sz->data) return not_known("sizes", e);
+    if (!sz->data) return onnx_not_known("sizes", e);
   }
   if (roi && (!onnx_dtype_is_floating(roi->dtype) || roi->count != 2 * r))
     return err_set(e, -EINVAL, "roi must be %d floating-point values", 2 * r);
@@ -583,8 +553,8 @@ static int grid_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
   int rc;
   if (!at) return err_set(e, -ENOMEM, "out of memory");
   n->attr = at;
-  if ((rc = attr_enum(p, "mode", grid_modes, 3, G_BILINEAR, &at->mode, e)) ||
-      (rc = attr_enum(p, "padding_mode", padding_modes, 3, P_ZEROS, &at->padding, e)) ||
+  if ((rc = onnx_attr_enum(p, "mode", grid_modes, 3, G_BILINEAR, &at->mode, e)) ||
+      (rc = onnx_attr_enum(p, "padding_mode", padding_modes, 3, P_ZEROS, &at->padding, e)) ||
       (rc = onnx_attr_int(p, "align_corners", 0, &align, e)))
     return rc;
   if (align != 0 && align != 1) return err_set(e, -EINVAL, "align_corners must be 0 or 1");
@@ -724,9 +694,9 @@ static int roi_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
   int mode, coord, rc;
   if (!at) return err_set(e, -ENOMEM, "out of memory");
   n->attr = at;
-  if ((rc = attr_enum(p, "mode", roi_modes, 2, 0, &mode, e)) ||
-      (rc = attr_enum(p, "coordinate_transformation_mode", roi_coords, 2, n->since >= 16 ? 0 : 1,
-                      &coord, e)) ||
+  if ((rc = onnx_attr_enum(p, "mode", roi_modes, 2, 0, &mode, e)) ||
+      (rc = onnx_attr_enum(p, "coordinate_transformation_mode", roi_coords, 2,
+                           n->since >= 16 ? 0 : 1, &coord, e)) ||
       (rc = onnx_attr_int(p, "output_height", 1, &at->out_h, e)) ||
       (rc = onnx_attr_int(p, "output_width", 1, &at->out_w, e)) ||
       (rc = onnx_attr_int(p, "sampling_ratio", 0, &at->sampling, e)) ||

@@ -57,36 +57,6 @@ static int attr_ints(const Onnx__NodeProto *p, const char *name, arena *a, ints 
   return 0;
 }
 
-/* The STRING attribute called name as an index into names (n of them);
- * def when the attribute is absent. */
-static int attr_enum(const Onnx__NodeProto *p, const char *name, const char *const *names, int n,
-                     int def, int *out, err *e) {
-  const Onnx__AttributeProto *at = onnx_attr_find(p, name);
-  *out = def;
-  if (!at) return 0;
-  if ((at->has_type && at->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING) || !at->has_s)
-    return err_set(e, -EINVAL, "attribute '%s' must be a STRING", name);
-  for (int i = 0; i < n; i++)
-    if (strlen(names[i]) == at->s.len && memcmp(names[i], at->s.data, at->s.len) == 0) {
-      *out = i;
-      return 0;
-    }
-  char choices[160] = "";
-  for (int i = 0; i < n; i++) {
-    size_t l = strlen(choices);
-    snprintf(choices + l, sizeof choices - l, "%s%s", i ? ", " : "", names[i]);
-  }
-  return err_set(e, -ENOTSUP, "attribute %s='%.*s' is not supported (%s)", name,
-                 (int)(at->s.len > 40 ? 40 : at->s.len), (const char *)at->s.data, choices);
-}
-
-static int not_known(const char *what, err *e) {
-  return err_set(e, -ENOTSUP,
-                 "the %s input must be known when the plan is built (a constant, computed from "
-                 "shapes, or a small graph input)",
-                 what);
-}
-
 /* Reads a known INT32 or INT64 tensor (a scalar or a 1-D list of at most
  * max values) into v. */
 static int known_ints(const onnx_tensor *t, const char *what, int64_t *v, int max, int *n, err *e) {
@@ -95,7 +65,7 @@ static int known_ints(const onnx_tensor *t, const char *what, int64_t *v, int ma
     return err_set(e, -EINVAL, "the %s input must be INT32 or INT64, not %s", what,
                    dtype_name(t->dtype));
   if (t->ndim > 1) return err_set(e, -EINVAL, "the %s input must be 1-D", what);
-  if (!t->data) return not_known(what, e);
+  if (!t->data) return onnx_not_known(what, e);
   if (t->count > max)
     return err_set(e, -EINVAL, "the %s input has %lld values; at most %d are allowed", what,
                    (long long)t->count, max);
@@ -117,23 +87,6 @@ static int norm_axes(int64_t *axes, int n, int rank, err *e) {
       if (axes[j] == a) return err_set(e, -EINVAL, "axis %d is listed twice", a);
   }
   return 0;
-}
-
-/* Kernels move elements of 1, 2, 4 or 8 bytes: every type the planner
- * places (strings have no fixed size and never reach a kernel). */
-static int fixed_size(const onnx_tensor *t, err *e) {
-  size_t es = dtype_size(t->dtype);
-  if (es == 1 || es == 2 || es == 4 || es == 8) return 0;
-  return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(t->dtype));
-}
-
-/* Row-major strides of dims, in elements. */
-static void strides_of(const int64_t *dims, int nd, int64_t *st) {
-  int64_t s = 1;
-  for (int i = nd - 1; i >= 0; i--) {
-    st[i] = s;
-    s *= dims[i];
-  }
 }
 
 /* ---- copy engines ------------------------------------------------------- */
@@ -345,11 +298,11 @@ static void transpose_nd(char *out, const char *in, size_t es, int nd, const int
     memcpy(out, in, (size_t)count * es);
     return;
   }
-  strides_of(cd, k, ist);
+  onnx_strides(cd, k, ist);
   int64_t od[ONNX_MAX_DIMS], ost[ONNX_MAX_DIMS], src[ONNX_MAX_DIMS], dst[ONNX_MAX_DIMS];
   for (int i = 0; i < k; i++)
     od[i] = cd[cp[i]];
-  strides_of(od, k, ost);
+  onnx_strides(od, k, ost);
   for (int i = 0; i < k; i++) {
     src[i] = ist[cp[i]] * (int64_t)es;
     dst[i] = ost[i] * (int64_t)es;
@@ -396,13 +349,6 @@ static int view_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tenso
   return 0;
 }
 
-static void *attr_new(onnx_node *n, arena *a, size_t size, err *e) {
-  void *at = arena_calloc(a, 1, size);
-  if (!at) err_set(e, -ENOMEM, "out of memory");
-  n->attr = at;
-  return at;
-}
-
 /* ---- Transpose ---------------------------------------------------------- */
 
 typedef struct transpose_attr {
@@ -410,7 +356,7 @@ typedef struct transpose_attr {
 } transpose_attr;
 
 static int transpose_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  transpose_attr *at = attr_new(n, a, sizeof *at, e);
+  transpose_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   return at ? attr_ints(p, "perm", a, &at->perm, e) : -ENOMEM;
 }
 
@@ -437,7 +383,7 @@ static int transpose_perm(const transpose_attr *at, int rank, int *perm, err *e)
 static int transpose_infer(const onnx_node *n, const onnx_tensor *const *in,
                            onnx_tensor *const *out, err *e) {
   int perm[ONNX_MAX_DIMS], rc;
-  if ((rc = fixed_size(in[0], e)) || (rc = transpose_perm(n->attr, in[0]->ndim, perm, e)))
+  if ((rc = onnx_fixed_size(in[0], e)) || (rc = transpose_perm(n->attr, in[0]->ndim, perm, e)))
     return rc;
   int64_t dims[ONNX_MAX_DIMS];
   for (int i = 0; i < in[0]->ndim; i++)
@@ -474,7 +420,7 @@ typedef struct axes_attr {
 } axes_attr;
 
 static int axes_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  axes_attr *at = attr_new(n, a, sizeof *at, e);
+  axes_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   if (!at) return -ENOMEM;
   int rc = attr_ints(p, "axes", a, &at->axes, e);
   if (rc) return rc;
@@ -582,7 +528,7 @@ typedef struct axis_attr {
 } axis_attr;
 
 static int concat_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  axis_attr *at = attr_new(n, a, sizeof *at, e);
+  axis_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   if (!at) return -ENOMEM;
   if (n->since >= 4 && !onnx_attr_find(p, "axis"))
     return err_set(e, -EINVAL, "attribute 'axis' is required");
@@ -594,7 +540,8 @@ static int concat_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
   const axis_attr *at = n->attr;
   const onnx_tensor *x = in[0];
   int axis, rc;
-  if ((rc = fixed_size(x, e)) || (rc = onnx_axis(at->axis, x->ndim, false, &axis, e))) return rc;
+  if ((rc = onnx_fixed_size(x, e)) || (rc = onnx_axis(at->axis, x->ndim, false, &axis, e)))
+    return rc;
   int64_t dims[ONNX_MAX_DIMS];
   memcpy(dims, x->dims, sizeof dims);
   for (int i = 1; i < n->n_in; i++) {
@@ -657,7 +604,7 @@ typedef struct split_attr {
 } split_attr;
 
 static int split_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  split_attr *at = attr_new(n, a, sizeof *at, e);
+  split_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
   if ((rc = onnx_attr_int(p, "axis", 0, &at->axis, e)) ||
@@ -710,7 +657,8 @@ static int split_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_te
   const split_attr *at = n->attr;
   int axis, rc;
   int64_t sizes[256];
-  if ((rc = fixed_size(in[0], e)) || (rc = onnx_axis(at->axis, in[0]->ndim, false, &axis, e)) ||
+  if ((rc = onnx_fixed_size(in[0], e)) ||
+      (rc = onnx_axis(at->axis, in[0]->ndim, false, &axis, e)) ||
       (rc = split_sizes(n, in, axis, sizes, e)))
     return rc;
   for (int i = 0; i < n->n_out; i++) {
@@ -763,7 +711,7 @@ typedef struct slice_attr {
 } slice_attr;
 
 static int slice_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  slice_attr *at = attr_new(n, a, sizeof *at, e);
+  slice_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
   if (n->since >= 10) {
@@ -852,7 +800,7 @@ static int slice_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_te
                        err *e) {
   slice_plan sp;
   int rc;
-  if ((rc = fixed_size(in[0], e)) || (rc = slice_make(n, in, &sp, e))) return rc;
+  if ((rc = onnx_fixed_size(in[0], e)) || (rc = slice_make(n, in, &sp, e))) return rc;
   out[0]->dtype = in[0]->dtype;
   onnx_tensor_set_shape(out[0], in[0]->ndim, sp.count);
   return 0;
@@ -867,8 +815,8 @@ static int slice_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
   if (out[0]->count == 0) return 0;
   size_t es = dtype_size(x->dtype);
   int64_t ist[ONNX_MAX_DIMS], ost[ONNX_MAX_DIMS], ss[ONNX_MAX_DIMS], ds[ONNX_MAX_DIMS], base = 0;
-  strides_of(x->dims, x->ndim, ist);
-  strides_of(sp.count, x->ndim, ost);
+  onnx_strides(x->dims, x->ndim, ist);
+  onnx_strides(sp.count, x->ndim, ost);
   for (int d = 0; d < x->ndim; d++) {
     base += sp.start[d] * ist[d];
     ss[d] = sp.step[d] * ist[d] * (int64_t)es;
@@ -895,7 +843,7 @@ static int expand_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
                         err *e) {
   onnx_tensor want = {.dtype = INFERD_TYPE_INT64};
   int nd, rc;
-  if ((rc = fixed_size(in[0], e))) return rc;
+  if ((rc = onnx_fixed_size(in[0], e))) return rc;
   if (in[1]->dtype != INFERD_TYPE_INT64 || in[1]->ndim != 1)
     return err_set(e, -EINVAL, "the shape input must be a 1-D INT64 tensor");
   if ((rc = known_ints(in[1], "shape", want.dims, ONNX_MAX_DIMS, &nd, e))) return rc;
@@ -911,8 +859,8 @@ static int expand_run(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
   const onnx_tensor *x = in[0], *o = out[0];
   size_t es = dtype_size(x->dtype);
   int64_t ist[ONNX_MAX_DIMS], ost[ONNX_MAX_DIMS], ss[ONNX_MAX_DIMS], ds[ONNX_MAX_DIMS];
-  strides_of(x->dims, x->ndim, ist);
-  strides_of(o->dims, o->ndim, ost);
+  onnx_strides(x->dims, x->ndim, ist);
+  onnx_strides(o->dims, o->ndim, ost);
   for (int d = 0; d < o->ndim; d++) {
     int xd = d - (o->ndim - x->ndim);
     ss[d] = xd >= 0 && x->dims[xd] != 1 ? ist[xd] * (int64_t)es : 0;
@@ -941,7 +889,7 @@ static int tile_repeats(const onnx_node *n, const onnx_tensor *const *in, int64_
   if (n->since < 6) { /* tiles and axis are scalars of the input's (float) type */
     int ax;
     if (n->n_in < 3 || !in[2]) return err_set(e, -EINVAL, "Tile-1 takes tiles and axis inputs");
-    if (!in[1]->data || !in[2]->data) return not_known("tiles and axis", e);
+    if (!in[1]->data || !in[2]->data) return onnx_not_known("tiles and axis", e);
     if (in[1]->count != 1 || in[2]->count != 1)
       return err_set(e, -EINVAL, "tiles and axis must be scalars");
     double tiles = onnx_load_double(in[1], 0), axis = onnx_load_double(in[2], 0);
@@ -966,7 +914,7 @@ static int tile_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_ten
                       err *e) {
   int64_t rep[ONNX_MAX_DIMS], dims[ONNX_MAX_DIMS];
   int rc;
-  if ((rc = fixed_size(in[0], e)) || (rc = tile_repeats(n, in, rep, e))) return rc;
+  if ((rc = onnx_fixed_size(in[0], e)) || (rc = tile_repeats(n, in, rep, e))) return rc;
   for (int d = 0; d < in[0]->ndim; d++) {
     if (rep[d] && in[0]->dims[d] > INT64_MAX / rep[d])
       return err_set(e, -EINVAL, "the tiled shape overflows");
@@ -988,8 +936,8 @@ static int tile_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tenso
   if (rc) return rc;
   if (!o->count) return 0;
   size_t es = dtype_size(x->dtype);
-  strides_of(x->dims, x->ndim, ist);
-  strides_of(o->dims, o->ndim, ost);
+  onnx_strides(x->dims, x->ndim, ist);
+  onnx_strides(o->dims, o->ndim, ost);
   for (int d = 0; d < x->ndim; d++) {
     dims[2 * d] = rep[d];
     ss[2 * d] = 0;
@@ -1024,10 +972,10 @@ typedef struct pad_attr {
 } pad_attr;
 
 static int pad_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  pad_attr *at = attr_new(n, a, sizeof *at, e);
+  pad_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
-  if ((rc = attr_enum(p, "mode", pad_modes, 3, PAD_CONSTANT, &at->mode, e))) return rc;
+  if ((rc = onnx_attr_enum(p, "mode", pad_modes, 3, PAD_CONSTANT, &at->mode, e))) return rc;
   if (n->since >= 11) {
     if (p->n_input < 2) return err_set(e, -EINVAL, "Pad-%d takes pads as an input", n->since);
     return 0;
@@ -1069,7 +1017,7 @@ static int pad_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
   const onnx_tensor *x = in[0];
   int64_t b[ONNX_MAX_DIMS], a[ONNX_MAX_DIMS], dims[ONNX_MAX_DIMS];
   int rc;
-  if ((rc = fixed_size(x, e)) || (rc = pad_amounts(n, in, b, a, e))) return rc;
+  if ((rc = onnx_fixed_size(x, e)) || (rc = pad_amounts(n, in, b, a, e))) return rc;
   for (int d = 0; d < x->ndim; d++) {
     dims[d] = x->dims[d] + b[d] + a[d];
     if (dims[d] < 0)
@@ -1119,7 +1067,7 @@ static int pad_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
     return 0;
   }
   int r = o->ndim, in_ax = r - 1;
-  strides_of(x->dims, r, ist);
+  onnx_strides(x->dims, r, ist);
   int64_t len = o->dims[in_ax], nx = x->dims[in_ax], bb = b[in_ax];
   int64_t lo = bb < 0 ? 0 : bb > len ? len : bb;
   int64_t hi = bb + nx < 0 ? 0 : bb + nx > len ? len : bb + nx;
@@ -1185,7 +1133,7 @@ typedef struct d2s_attr {
 static const char *const d2s_modes[] = {"DCR", "CRD"};
 
 static int d2s_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  d2s_attr *at = attr_new(n, a, sizeof *at, e);
+  d2s_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
   if (!onnx_attr_find(p, "blocksize"))
@@ -1194,7 +1142,7 @@ static int d2s_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
   if (at->blocksize < 1 || at->blocksize > 65536)
     return err_set(e, -EINVAL, "blocksize %lld is out of range", (long long)at->blocksize);
   if (!n->op->kernels && n->since >= 11) /* DepthToSpace */
-    return attr_enum(p, "mode", d2s_modes, 2, 0, &at->mode, e);
+    return onnx_attr_enum(p, "mode", d2s_modes, 2, 0, &at->mode, e);
   return 0;
 }
 
@@ -1203,7 +1151,7 @@ static int d2s_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
   const d2s_attr *at = n->attr;
   const onnx_tensor *x = in[0];
   int64_t bs = at->blocksize;
-  int rc = fixed_size(x, e);
+  int rc = onnx_fixed_size(x, e);
   if (rc) return rc;
   if (x->ndim != 4) return err_set(e, -EINVAL, "the input must be 4-D [N,C,H,W]");
   int64_t d[4] = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
@@ -1282,7 +1230,7 @@ typedef struct revseq_attr {
 } revseq_attr;
 
 static int revseq_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
-  revseq_attr *at = attr_new(n, a, sizeof *at, e);
+  revseq_attr *at = onnx_attr_new(n, a, sizeof *at, e);
   int rc;
   if (!at) return -ENOMEM;
   if ((rc = onnx_attr_int(p, "batch_axis", 1, &at->batch_axis, e)) ||
@@ -1296,7 +1244,7 @@ static int revseq_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e)
 static int revseq_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                         err *e) {
   const revseq_attr *at = n->attr;
-  int rc = fixed_size(in[0], e);
+  int rc = onnx_fixed_size(in[0], e);
   if (rc) return rc;
   if (in[0]->ndim < 2) return err_set(e, -EINVAL, "the input must have at least 2 dimensions");
   if (in[1]->dtype != INFERD_TYPE_INT64 || in[1]->ndim != 1 ||
@@ -1368,7 +1316,7 @@ static int dropout_training(const onnx_node *n, const onnx_tensor *const *in, er
 
 static int dropout_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                          err *e) {
-  int rc = fixed_size(in[0], e);
+  int rc = onnx_fixed_size(in[0], e);
   if (rc) return rc;
   onnx_tensor_like(out[0], in[0]);
   if (n->n_out > 1 && out[1]) {

@@ -70,11 +70,32 @@ const char *onnx_shape_str(char buf[static 96], const onnx_tensor *t) {
   return buf;
 }
 
+int onnx_fixed_size(const onnx_tensor *t, err *e) {
+  size_t es = dtype_size(t->dtype);
+  if (es == 1 || es == 2 || es == 4 || es == 8) return 0;
+  return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(t->dtype));
+}
+
+int onnx_not_known(const char *what, err *e) {
+  return err_set(e, -ENOTSUP,
+                 "the %s input must be known when the plan is built (a constant, computed from "
+                 "shapes, or a small graph input)",
+                 what);
+}
+
 int64_t onnx_dims_product(const int64_t *dims, int from, int to) {
   int64_t n = 1;
   for (int i = from; i < to; i++)
     n *= dims[i];
   return n;
+}
+
+void onnx_strides(const int64_t *dims, int nd, int64_t *st) {
+  int64_t s = 1;
+  for (int i = nd - 1; i >= 0; i--) {
+    st[i] = s;
+    s *= dims[i];
+  }
 }
 
 int onnx_axis(int64_t axis, int rank, bool end_ok, int *out, err *e) {
@@ -320,4 +341,32 @@ int onnx_attr_string(const Onnx__NodeProto *p, const char *name, const char *def
   if (!s) return err_set(e, -ENOMEM, "out of memory");
   *out = s;
   return 0;
+}
+
+void *onnx_attr_new(onnx_node *n, arena *a, size_t size, err *e) {
+  void *at = arena_calloc(a, 1, size);
+  if (!at) err_set(e, -ENOMEM, "out of memory");
+  n->attr = at;
+  return at;
+}
+
+int onnx_attr_enum(const Onnx__NodeProto *p, const char *name, const char *const *names, int n,
+                   int def, int *out, err *e) {
+  const Onnx__AttributeProto *at = onnx_attr_find(p, name);
+  *out = def;
+  if (!at) return 0;
+  if ((at->has_type && at->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING) || !at->has_s)
+    return err_set(e, -EINVAL, "attribute '%s' must be a STRING", name);
+  for (int i = 0; i < n; i++)
+    if (strlen(names[i]) == at->s.len && memcmp(names[i], at->s.data, at->s.len) == 0) {
+      *out = i;
+      return 0;
+    }
+  char choices[200] = "";
+  for (int i = 0; i < n; i++) {
+    size_t l = strlen(choices);
+    snprintf(choices + l, sizeof choices - l, "%s%s", i ? ", " : "", names[i]);
+  }
+  return err_set(e, -ENOTSUP, "attribute %s='%.*s' is not supported (%s)", name,
+                 (int)(at->s.len > 40 ? 40 : at->s.len), (const char *)at->s.data, choices);
 }
