@@ -2,6 +2,7 @@
  * threads (one event loop each), the model repository, and the graceful
  * stop on SIGTERM or SIGINT: stop accepting, finish the requests in flight,
  * exit 0. A second signal stops at once. */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,7 +105,25 @@ static bool wait_stopped(net_thread *threads, int n, unsigned timeout_ms, const 
   }
 }
 
+/* glibc raises its mmap and trim thresholds each time a large block is
+ * freed, after which freed model memory stays in the heap: a thread arena's
+ * top is never given back, not even by malloc_trim. Fixed thresholds keep
+ * large blocks (weights, workspaces) in their own mappings, returned to the
+ * system when a model unloads. A user's GLIBC_TUNABLES or MALLOC_*_
+ * settings win. */
+static void malloc_configure(void) {
+#ifdef __GLIBC__
+  const char *t = getenv("GLIBC_TUNABLES");
+  if (getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_") ||
+      (t && strstr(t, "threshold")))
+    return;
+  mallopt(M_MMAP_THRESHOLD, 256 << 10);
+  mallopt(M_TRIM_THRESHOLD, 1 << 20);
+#endif
+}
+
 int main(int argc, char **argv) {
+  malloc_configure();
   options o;
   int rc = options_parse(&o, argc, argv);
   if (rc != 0) return rc > 0 ? 0 : 2;
