@@ -52,6 +52,8 @@ fuzz: build-fuzz
 bench: build
 	@bench/run
 	@bench/grpc-run
+	@bench/onnx/run
+	@bench/sched-run
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
