@@ -20,14 +20,16 @@
  * so that selects like x < lo ? 0 : y may compute both sides (inferd never
  * reads floating-point exception flags). The float kernels of the
  * transformer's hot path (ONNX_HOT) also get an AVX2 clone beside the
- * baseline SSE2 one, chosen when the library loads. */
+ * baseline SSE2 one, chosen when the library loads: not under
+ * ThreadSanitizer, whose instrumented clone resolvers would run before its
+ * runtime is up. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define ONNX_KERNEL                                                                                \
   __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic", "no-trapping-math")))
 #else
 #define ONNX_KERNEL
 #endif
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 #define ONNX_HOT __attribute__((target_clones("avx2", "default"))) ONNX_KERNEL
 #else
 #define ONNX_HOT ONNX_KERNEL
