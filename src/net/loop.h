@@ -32,6 +32,10 @@ struct loop_watch {
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 loop *loop_create(void);
+
+/* After an event, the loop polls for the next one for up to us
+ * microseconds before it sleeps in epoll_wait (0, the default: never). */
+void loop_set_busy_poll(loop *l, unsigned us);
 void loop_destroy(loop *l);
 
 /* Starts, changes or stops watching w->fd for `events`. */

@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < o.http_threads; i++) {
     threads[i].loop = loop_create();
+    if (threads[i].loop) loop_set_busy_poll(threads[i].loop, o.busy_poll_us);
     threads[i].worker = threads[i].loop ? http_worker_create(hs, threads[i].loop) : NULL;
     if (!threads[i].worker) {
       log_error("cannot create the event loops");

@@ -1,4 +1,5 @@
 """Process life: command line, graceful stop on SIGTERM, metrics."""
+import os
 import re
 import signal
 import socket
@@ -6,7 +7,7 @@ import subprocess
 import threading
 import time
 
-from conftest import BINARY, SLOW, make_repo
+from conftest import BINARY, EXAMPLES, SLOW, make_repo
 
 SLOW_IDENTITY = """
 backend: "identity"
@@ -48,6 +49,32 @@ def test_sigterm_finishes_requests_in_flight(start_server):
     assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [1, 2]
     assert srv.proc.wait(timeout=10 * SLOW) == 0
     assert "stopped" in srv.log_text()
+
+
+def test_busy_poll(start_server):
+    """--busy-poll-us: the loop still answers requests, hands work to and from
+    model threads, runs its timers (an idle connection is closed) and stops."""
+    out = subprocess.run([BINARY, "--model-repository", "x", "--busy-poll-us", "-5"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--busy-poll-us" in out.stderr
+    root = make_repo(os.path.join(EXAMPLES, "digits_mlp"),
+                     extra={"slow": {"config.pbtxt": SLOW_IDENTITY, "1/.keep": ""}})
+    srv = start_server(root, ["--busy-poll-us", "200", "--http-idle-timeout", "0.5"])
+    srv.wait_ready()
+    for i in range(50):
+        r = srv.infer("slow" if i == 0 else "digits_mlp", {"inputs": [
+            {"name": "INPUT0", "shape": [1], "datatype": "FP32", "data": [7]}]
+            if i == 0 else [{"name": "input", "shape": [1, 64], "datatype": "FP32",
+                             "data": [float(i % 16)] * 64}]})
+        assert r.status_code == 200, r.text
+    idle = socket.create_connection(("127.0.0.1", srv.port))
+    idle.settimeout(10 * SLOW)
+    start = time.time()
+    assert idle.recv(1) == b""
+    assert time.time() - start < 5 * SLOW
+    idle.close()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=10 * SLOW) == 0
 
 
 def test_idle_connections_closed_on_sigterm(start_server):
