@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -175,6 +176,7 @@ static int wait_events(loop *l, struct epoll_event *events, int timeout_ms) {
       int n = epoll_wait(l->epfd, events, MAX_EVENTS, 0);
       if (n != 0) return n;
       if (timeout_ms == 0) return 0;
+      sched_yield(); /* a thread that shares this core runs first */
       now = clock_ns();
     }
   }

@@ -32,11 +32,12 @@ struct loop_watch {
 #define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 loop *loop_create(void);
+void loop_destroy(loop *l);
 
 /* After an event, the loop polls for the next one for up to us
- * microseconds before it sleeps in epoll_wait (0, the default: never). */
+ * microseconds before it sleeps in epoll_wait (0, the default: never),
+ * yielding the CPU to other threads between polls. */
 void loop_set_busy_poll(loop *l, unsigned us);
-void loop_destroy(loop *l);
 
 /* Starts, changes or stops watching w->fd for `events`. */
 int loop_watch_start(loop *l, loop_watch *w, int fd, unsigned events, loop_watch_fn *fn);
