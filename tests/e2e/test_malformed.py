@@ -238,8 +238,26 @@ def test_body_over_the_limit(start_server, server):
 
 def test_connection_cap(start_server, server):
     srv = start_server(server.repo, ["--http-max-connections", "3"])
-    held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(3)]
-    time.sleep(0.2)
+
+    def hold():
+        """A connection the server has taken: it answers a request on it. The
+        connection that checked the server was live may still count for a
+        moment after its client closed it; until it is gone, a new one is
+        refused."""
+        for _ in range(100):
+            c = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            try:
+                c.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = c.recv(4096)
+                if answer and status_of(answer) == 200:
+                    return c
+            except OSError:  # refused: closed under us
+                pass
+            c.close()
+            time.sleep(0.05)
+        raise AssertionError("the server never took a connection under its cap")
+
+    held = [hold() for _ in range(3)]
     try:
         # the server answers at accept time, before any request
         with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
