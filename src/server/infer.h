@@ -37,7 +37,7 @@ struct infer_call {
   err err;
   uint64_t received_ns;
   uint64_t deadline_ns; /* 0: none (gRPC's grpc-timeout sets one) */
-  bool cancelled; /* the client went away: skip the work if not started */
+  bool cancelled;       /* the client went away: skip the work if not started */
   sched_job job;
   loop_call back; /* the way home from a worker thread */
   void (*done)(infer_call *c);
