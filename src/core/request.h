@@ -74,7 +74,7 @@ typedef struct infer_request {
   infer_input *inputs;
   size_t n_outputs; /* 0: every output of the model */
   infer_output_spec *outputs;
-  bool binary_output; /* default for outputs: request parameter binary_data_output */
+  bool binary_output;  /* default for outputs: request parameter binary_data_output */
   param_list metadata; /* the caller's headers (gRPC metadata), as strings */
 } infer_request;
 

@@ -43,8 +43,8 @@ typedef struct sched_model sched_model;
 typedef struct instance {
   void *state; /* the backend's */
   int index;
-  atomic_bool busy;        /* taken for an execution */
-  arena *scratch;          /* batch memory of the one executing it */
+  atomic_bool busy;             /* taken for an execution */
+  arena *scratch;               /* batch memory of the one executing it */
   atomic_uint_fast64_t busy_ns; /* time spent executing, for utilisation */
 } instance;
 
