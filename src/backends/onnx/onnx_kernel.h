@@ -107,6 +107,20 @@ static inline void onnx_bcast_next(const onnx_bcast *bc, int64_t *idx, int64_t *
   }
 }
 
+/* A binary operator's kernels for one type: a contiguous run of n outputs
+ * from both inputs contiguous (vv), a contiguous and b one repeated value
+ * (vs), or the reverse (sv). */
+typedef void (*onnx_bin_fn)(void *o, const void *a, const void *b, int64_t n);
+typedef struct onnx_bin_kernels {
+  onnx_bin_fn vv, vs, sv;
+} onnx_bin_kernels;
+
+/* o = op(a, b), a and b broadcast to o's shape (which may be larger than
+ * their broadcast when a variadic operator has more inputs), run by run
+ * (onnx_tensor.c). */
+void onnx_binary_apply(const onnx_bin_kernels *k, const onnx_tensor *a, const onnx_tensor *b,
+                       onnx_tensor *o);
+
 /* ---- elements by type ------------------------------------------------------ */
 
 /* Element i of floating data of type t (FP32, FP64, FP16 or BF16) as a

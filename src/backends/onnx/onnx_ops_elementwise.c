@@ -58,13 +58,6 @@
 
 /* ---- binary kernels ----------------------------------------------------- */
 
-/* A contiguous run of n outputs from: both inputs contiguous (vv), a
- * contiguous and b one repeated value (vs), or the reverse (sv). */
-typedef void (*bin_fn)(void *o, const void *a, const void *b, int64_t n);
-typedef struct bin_kernels {
-  bin_fn vv, vs, sv;
-} bin_kernels;
-
 #define BIN_KERNELS(OP, EXPR, N, T, C, W, LD, ST, ATTR)                                            \
   ATTR static void OP##_##N##_vv(void *o_, const void *a_, const void *b_, int64_t n) {            \
     T *restrict o = o_;                                                                            \
@@ -141,16 +134,16 @@ TYPES_SIGNED(BIN_KERNELS, pymod, E_PYMOD_S)
 TYPES_UNSIGNED(BIN_KERNELS, pymod, E_FMOD_U)
 TYPES_FLOAT(BIN_KERNELS, pow, E_POW_F)
 
-static const bin_kernels add_k[N_DTYPES] = BIN_TABLE(add);
-static const bin_kernels sub_k[N_DTYPES] = BIN_TABLE(sub);
-static const bin_kernels mul_k[N_DTYPES] = BIN_TABLE(mul);
-static const bin_kernels div_k[N_DTYPES] = BIN_TABLE(div);
-static const bin_kernels max_k[N_DTYPES] = BIN_TABLE(max);
-static const bin_kernels min_k[N_DTYPES] = BIN_TABLE(min);
-static const bin_kernels fmod_k[N_DTYPES] = BIN_TABLE(fmod);
-static const bin_kernels pymod_k[N_DTYPES] = {TAB_SIGNED(K3, pymod), TAB_UNSIGNED(K3, pymod)};
-static const bin_kernels prelu_k[N_DTYPES] = BIN_TABLE(prelu);
-static const bin_kernels pow_k[N_DTYPES] = {TAB_FLOAT(K3, pow)};
+static const onnx_bin_kernels add_k[N_DTYPES] = BIN_TABLE(add);
+static const onnx_bin_kernels sub_k[N_DTYPES] = BIN_TABLE(sub);
+static const onnx_bin_kernels mul_k[N_DTYPES] = BIN_TABLE(mul);
+static const onnx_bin_kernels div_k[N_DTYPES] = BIN_TABLE(div);
+static const onnx_bin_kernels max_k[N_DTYPES] = BIN_TABLE(max);
+static const onnx_bin_kernels min_k[N_DTYPES] = BIN_TABLE(min);
+static const onnx_bin_kernels fmod_k[N_DTYPES] = BIN_TABLE(fmod);
+static const onnx_bin_kernels pymod_k[N_DTYPES] = {TAB_SIGNED(K3, pymod), TAB_UNSIGNED(K3, pymod)};
+static const onnx_bin_kernels prelu_k[N_DTYPES] = BIN_TABLE(prelu);
+static const onnx_bin_kernels pow_k[N_DTYPES] = {TAB_FLOAT(K3, pow)};
 
 /* In-place accumulation for the variadic operators: o = op(o, b) with b
  * contiguous (v) or one repeated value (s). */
@@ -194,56 +187,6 @@ static const acc_kernels min_acc[N_DTYPES] = ACC_TABLE(min);
 
 /* ---- broadcasting ------------------------------------------------------- */
 
-/* Copies the first element of a run of n elements of es bytes over the
- * rest of it. */
-static void fill_run(char *p, size_t es, int64_t n) {
-  for (int64_t i = 1; i < n; i++)
-    memcpy(p + (size_t)i * es, p, es);
-}
-
-/* o = op(a, b), a and b broadcast to o's shape (which may be larger than
- * their broadcast when a variadic operator has more inputs). */
-static void binary_apply(const bin_kernels *k, const onnx_tensor *a, const onnx_tensor *b,
-                         onnx_tensor *o) {
-  if (o->count == 0) return;
-  if (a->count == o->count && b->count == o->count) {
-    k->vv(o->data, a->data, b->data, o->count);
-    return;
-  }
-  if (a->count == o->count && b->count == 1) {
-    k->vs(o->data, a->data, b->data, o->count);
-    return;
-  }
-  if (a->count == 1 && b->count == o->count) {
-    k->sv(o->data, a->data, b->data, o->count);
-    return;
-  }
-  size_t ea = dtype_size(a->dtype), eb = dtype_size(b->dtype), eo = dtype_size(o->dtype);
-  const onnx_tensor *in[2] = {a, b};
-  onnx_bcast bc;
-  onnx_bcast_init(&bc, 2, in, o);
-  int last = bc.nd - 1;
-  int64_t run = bc.n[last];
-  bool va = bc.s[0][last] != 0, vb = bc.s[1][last] != 0;
-  int64_t idx[ONNX_MAX_DIMS] = {0}, off[ONNX_BCAST_MAX_IN] = {0};
-  for (int64_t done = 0; done < o->count; done += run) {
-    char *po = (char *)o->data + (size_t)done * eo;
-    const char *pa = (const char *)a->data + (size_t)off[0] * ea;
-    const char *pb = (const char *)b->data + (size_t)off[1] * eb;
-    if (va && vb)
-      k->vv(po, pa, pb, run);
-    else if (va)
-      k->vs(po, pa, pb, run);
-    else if (vb)
-      k->sv(po, pa, pb, run);
-    else {
-      k->vv(po, pa, pb, 1);
-      fill_run(po, eo, run);
-    }
-    onnx_bcast_next(&bc, idx, off);
-  }
-}
-
 /* o = op(o, b), b broadcast to o's shape. */
 static void acc_apply(const acc_kernels *k, onnx_tensor *o, const onnx_tensor *b) {
   if (o->count == 0) return;
@@ -279,7 +222,7 @@ static int binary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
   if (in[0]->dtype != in[1]->dtype)
     return err_set(e, -EINVAL, "inputs have types %s and %s; they must match",
                    dtype_name(in[0]->dtype), dtype_name(in[1]->dtype));
-  if (!((const bin_kernels *)n->op->kernels)[in[0]->dtype].vv)
+  if (!((const onnx_bin_kernels *)n->op->kernels)[in[0]->dtype].vv)
     return err_set(e, -ENOTSUP, "type %s is not supported", dtype_name(in[0]->dtype));
   out[0]->dtype = in[0]->dtype;
   return onnx_broadcast_shape(in[0], in[1], out[0], e);
@@ -287,7 +230,8 @@ static int binary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
 
 static int binary_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                       err *e) {
-  binary_apply(&((const bin_kernels *)n->op->kernels)[out[0]->dtype], in[0], in[1], out[0]);
+  onnx_binary_apply(&((const onnx_bin_kernels *)n->op->kernels)[out[0]->dtype], in[0], in[1],
+                    out[0]);
   return 0;
 }
 
@@ -306,7 +250,7 @@ static bool has_int_zero(const onnx_tensor *t) {
 static int div_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                    err *e) {
   if (has_int_zero(in[1])) return err_set(e, -EINVAL, "integer division by zero");
-  binary_apply(&div_k[out[0]->dtype], in[0], in[1], out[0]);
+  onnx_binary_apply(&div_k[out[0]->dtype], in[0], in[1], out[0]);
   return 0;
 }
 
@@ -373,7 +317,7 @@ static int mod_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
                    err *e) {
   const mod_attr *at = n->attr;
   if (has_int_zero(in[1])) return err_set(e, -EINVAL, "integer remainder by zero");
-  binary_apply(&(at->fmod ? fmod_k : pymod_k)[out[0]->dtype], in[0], in[1], out[0]);
+  onnx_binary_apply(&(at->fmod ? fmod_k : pymod_k)[out[0]->dtype], in[0], in[1], out[0]);
   return 0;
 }
 
@@ -591,7 +535,7 @@ static int pow_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
         pow_scalar_double(o->data, a->data, *(const double *)b->data, o->count))
       return 0;
   }
-  binary_apply(&pow_k[a->dtype], a, b, o);
+  onnx_binary_apply(&pow_k[a->dtype], a, b, o);
   return 0;
 }
 
@@ -609,7 +553,7 @@ static const onnx_op op_pow = {.name = "Pow",
 /* The variadic operators: the inputs broadcast together; the first two are
  * combined into the output and each further one accumulated into it. */
 typedef struct variadic_kernels {
-  const bin_kernels *bin;
+  const onnx_bin_kernels *bin;
   const acc_kernels *acc;
   bool mean;
 } variadic_kernels;
@@ -663,7 +607,7 @@ static int variadic_run(const onnx_node *n, const onnx_tensor *const *in, onnx_t
     if (o->count) memcpy(o->data, in[0]->data, onnx_tensor_bytes(o));
     return 0;
   }
-  binary_apply(&k->bin[t], in[0], in[1], o);
+  onnx_binary_apply(&k->bin[t], in[0], in[1], o);
   for (int i = 2; i < n->n_in; i++)
     acc_apply(&k->acc[t], o, in[i]);
   if (k->mean) {

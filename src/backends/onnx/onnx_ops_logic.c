@@ -19,13 +19,6 @@
 
 /* ---- binary kernels ----------------------------------------------------- */
 
-/* A contiguous run of n outputs from: both inputs contiguous (vv), a
- * contiguous and b one repeated value (vs), or the reverse (sv). */
-typedef void (*bin_fn)(void *o, const void *a, const void *b, int64_t n);
-typedef struct bin_kernels {
-  bin_fn vv, vs, sv;
-} bin_kernels;
-
 /* Each input type as M(..., name, storage T, compared as C, load). */
 #define ID(x)   (x)
 #define BOOL(x) ((x) != 0)
@@ -119,54 +112,21 @@ TYPES_BOOL(BIN_KERNELS, xor, uint8_t, E_XOR)
 TYPES_UINT(SHIFT_KERNELS, shl, E_SHL)
 TYPES_UINT(SHIFT_KERNELS, shr, E_SHR)
 
-static const bin_kernels eq_k[N_DTYPES] = {TAB_NUM(eq), TAB_BOOL(eq)};
-static const bin_kernels lt_k[N_DTYPES] = {TAB_NUM(lt)};
-static const bin_kernels gt_k[N_DTYPES] = {TAB_NUM(gt)};
-static const bin_kernels le_k[N_DTYPES] = {TAB_NUM(le)};
-static const bin_kernels ge_k[N_DTYPES] = {TAB_NUM(ge)};
-static const bin_kernels and_k[N_DTYPES] = {TAB_BOOL(and)};
-static const bin_kernels or_k[N_DTYPES] = {TAB_BOOL(or)};
-static const bin_kernels xor_k[N_DTYPES] = {TAB_BOOL(xor)};
-static const bin_kernels shl_k[N_DTYPES] = {TAB_UINT(shl)};
-static const bin_kernels shr_k[N_DTYPES] = {TAB_UINT(shr)};
-
-/* o = op(a, b), a and b broadcast to o's shape. */
-static void binary_apply(const bin_kernels *k, const onnx_tensor *a, const onnx_tensor *b,
-                         onnx_tensor *o) {
-  if (o->count == 0) return;
-  if (a->count == o->count && b->count == o->count) {
-    k->vv(o->data, a->data, b->data, o->count);
-    return;
-  }
-  size_t ea = dtype_size(a->dtype), eb = dtype_size(b->dtype), eo = dtype_size(o->dtype);
-  const onnx_tensor *in[2] = {a, b};
-  onnx_bcast bc;
-  onnx_bcast_init(&bc, 2, in, o);
-  int last = bc.nd - 1;
-  int64_t run = bc.n[last];
-  bool va = bc.s[0][last] != 0, vb = bc.s[1][last] != 0;
-  int64_t idx[ONNX_MAX_DIMS] = {0}, off[ONNX_BCAST_MAX_IN] = {0};
-  for (int64_t done = 0; done < o->count; done += run) {
-    char *po = (char *)o->data + (size_t)done * eo;
-    const char *pa = (const char *)a->data + (size_t)off[0] * ea;
-    const char *pb = (const char *)b->data + (size_t)off[1] * eb;
-    if (va && vb)
-      k->vv(po, pa, pb, run);
-    else if (va)
-      k->vs(po, pa, pb, run);
-    else if (vb)
-      k->sv(po, pa, pb, run);
-    else /* both repeat one value along the run */
-      for (int64_t i = 0; i < run; i++)
-        k->vv(po + (size_t)i * eo, pa, pb, 1);
-    onnx_bcast_next(&bc, idx, off);
-  }
-}
+static const onnx_bin_kernels eq_k[N_DTYPES] = {TAB_NUM(eq), TAB_BOOL(eq)};
+static const onnx_bin_kernels lt_k[N_DTYPES] = {TAB_NUM(lt)};
+static const onnx_bin_kernels gt_k[N_DTYPES] = {TAB_NUM(gt)};
+static const onnx_bin_kernels le_k[N_DTYPES] = {TAB_NUM(le)};
+static const onnx_bin_kernels ge_k[N_DTYPES] = {TAB_NUM(ge)};
+static const onnx_bin_kernels and_k[N_DTYPES] = {TAB_BOOL(and)};
+static const onnx_bin_kernels or_k[N_DTYPES] = {TAB_BOOL(or)};
+static const onnx_bin_kernels xor_k[N_DTYPES] = {TAB_BOOL(xor)};
+static const onnx_bin_kernels shl_k[N_DTYPES] = {TAB_UINT(shl)};
+static const onnx_bin_kernels shr_k[N_DTYPES] = {TAB_UINT(shr)};
 
 /* Comparisons and logic give BOOL. */
 static int binary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                         err *e) {
-  const bin_kernels *k = n->op->kernels;
+  const onnx_bin_kernels *k = n->op->kernels;
   if (in[0]->dtype != in[1]->dtype)
     return err_set(e, -EINVAL, "inputs have types %s and %s; they must match",
                    dtype_name(in[0]->dtype), dtype_name(in[1]->dtype));
@@ -178,8 +138,8 @@ static int binary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
 
 static int binary_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                       err *e) {
-  const bin_kernels *k = n->op->kernels;
-  binary_apply(&k[in[0]->dtype], in[0], in[1], out[0]);
+  const onnx_bin_kernels *k = n->op->kernels;
+  onnx_binary_apply(&k[in[0]->dtype], in[0], in[1], out[0]);
   return 0;
 }
 
@@ -205,7 +165,7 @@ BINARY_OP(op_xor, "Xor", xor_k)
 /* ---- BitShift ----------------------------------------------------------- */
 
 typedef struct bitshift_attr {
-  const bin_kernels *k; /* shl_k or shr_k */
+  const onnx_bin_kernels *k; /* shl_k or shr_k */
 } bitshift_attr;
 
 static int bitshift_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
@@ -227,7 +187,7 @@ static int bitshift_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *
 
 static int bitshift_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                           err *e) {
-  const bin_kernels *k = ((const bitshift_attr *)n->attr)->k;
+  const onnx_bin_kernels *k = ((const bitshift_attr *)n->attr)->k;
   if (in[0]->dtype != in[1]->dtype)
     return err_set(e, -EINVAL, "inputs have types %s and %s; they must match",
                    dtype_name(in[0]->dtype), dtype_name(in[1]->dtype));
@@ -240,8 +200,8 @@ static int bitshift_infer(const onnx_node *n, const onnx_tensor *const *in, onnx
 
 static int bitshift_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                         err *e) {
-  const bin_kernels *k = ((const bitshift_attr *)n->attr)->k;
-  binary_apply(&k[in[0]->dtype], in[0], in[1], out[0]);
+  const onnx_bin_kernels *k = ((const bitshift_attr *)n->attr)->k;
+  onnx_binary_apply(&k[in[0]->dtype], in[0], in[1], out[0]);
   return 0;
 }
 

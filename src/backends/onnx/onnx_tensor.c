@@ -1,6 +1,7 @@
 /* backends/onnx/onnx_tensor.c: ONNX data types and TensorProto decoding,
  * node attributes, and the shape arithmetic that operators share (axes,
- * numpy broadcasting, and the broadcasting walker of onnx_kernel.h). */
+ * numpy broadcasting, and the broadcasting walker of onnx_kernel.h with the
+ * binary operators' run-by-run apply that rides on it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,54 @@ void onnx_bcast_init(onnx_bcast *bc, int nin, const onnx_tensor *const *in, cons
     bc->n[0] = 1;
     for (int k = 0; k < nin; k++)
       bc->s[k][0] = 1;
+  }
+}
+
+/* Copies the first element of a run of n elements of es bytes over the
+ * rest of it. */
+static void fill_run(char *p, size_t es, int64_t n) {
+  for (int64_t i = 1; i < n; i++)
+    memcpy(p + (size_t)i * es, p, es);
+}
+
+void onnx_binary_apply(const onnx_bin_kernels *k, const onnx_tensor *a, const onnx_tensor *b,
+                       onnx_tensor *o) {
+  if (o->count == 0) return;
+  if (a->count == o->count && b->count == o->count) {
+    k->vv(o->data, a->data, b->data, o->count);
+    return;
+  }
+  if (a->count == o->count && b->count == 1) {
+    k->vs(o->data, a->data, b->data, o->count);
+    return;
+  }
+  if (a->count == 1 && b->count == o->count) {
+    k->sv(o->data, a->data, b->data, o->count);
+    return;
+  }
+  size_t ea = dtype_size(a->dtype), eb = dtype_size(b->dtype), eo = dtype_size(o->dtype);
+  const onnx_tensor *in[2] = {a, b};
+  onnx_bcast bc;
+  onnx_bcast_init(&bc, 2, in, o);
+  int last = bc.nd - 1;
+  int64_t run = bc.n[last];
+  bool va = bc.s[0][last] != 0, vb = bc.s[1][last] != 0;
+  int64_t idx[ONNX_MAX_DIMS] = {0}, off[ONNX_BCAST_MAX_IN] = {0};
+  for (int64_t done = 0; done < o->count; done += run) {
+    char *po = (char *)o->data + (size_t)done * eo;
+    const char *pa = (const char *)a->data + (size_t)off[0] * ea;
+    const char *pb = (const char *)b->data + (size_t)off[1] * eb;
+    if (va && vb)
+      k->vv(po, pa, pb, run);
+    else if (va)
+      k->vs(po, pa, pb, run);
+    else if (vb)
+      k->sv(po, pa, pb, run);
+    else {
+      k->vv(po, pa, pb, 1);
+      fill_run(po, eo, run);
+    }
+    onnx_bcast_next(&bc, idx, off);
   }
 }
 
