@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "onnx_dnnl.h"
@@ -229,6 +230,26 @@ int onnx_dnnl_prim_init(onnx_dnnl_prim *p, const_dnnl_primitive_desc_t pd, const
   }
   if (rc) onnx_dnnl_prim_destroy(p);
   return rc;
+}
+
+int onnx_dnnl_plan_prim(onnx_plan_req *req, const_dnnl_primitive_desc_t pd, const int *kinds, int n,
+                        err *e) {
+  onnx_dnnl_prim *p = calloc(1, sizeof *p);
+  if (!p) return err_set(e, -ENOMEM, "out of memory");
+  int rc = onnx_dnnl_prim_init(p, pd, kinds, n, e);
+  if (rc) {
+    free(p);
+    return rc;
+  }
+  req->state = p;
+  req->scratch_bytes = p->scratch_bytes;
+  req->state_bytes = sizeof *p;
+  return 0;
+}
+
+void onnx_dnnl_plan_prim_free(void *state) {
+  onnx_dnnl_prim_destroy(state);
+  free(state);
 }
 
 int onnx_dnnl_prim_exec(onnx_dnnl_prim *p, void *stream, void *const *handles, void *scratch,

@@ -54,6 +54,13 @@ int onnx_dnnl_prim_init(onnx_dnnl_prim *p, const_dnnl_primitive_desc_t pd, const
 int onnx_dnnl_prim_exec(onnx_dnnl_prim *p, void *stream, void *const *handles, void *scratch,
                         err *e);
 void onnx_dnnl_prim_destroy(onnx_dnnl_prim *p);
+/* A plan whose state is one primitive: makes it from pd (the caller still
+ * destroys pd) with the n execution arguments kinds[] and sets req's state
+ * and scratch; onnx_dnnl_plan_prim_free is the operator's plan_free. A step
+ * passes ctx->state to onnx_dnnl_prim_exec. */
+int onnx_dnnl_plan_prim(onnx_plan_req *req, const_dnnl_primitive_desc_t pd, const int *kinds, int n,
+                        err *e);
+void onnx_dnnl_plan_prim_free(void *state);
 /* Primitives initialised and not yet destroyed (for tests). */
 int onnx_dnnl_prims_live(void);
 

@@ -37,24 +37,12 @@ static int reorder_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_
   return 0;
 }
 
-typedef struct reorder_state {
-  onnx_dnnl_prim prim;
-} reorder_state;
-
-static void reorder_plan_free(void *state) {
-  reorder_state *st = state;
-  onnx_dnnl_prim_destroy(&st->prim);
-  free(st);
-}
-
 static int reorder_plan(const onnx_node *n, const onnx_tensor *const *in,
                         const onnx_tensor *const *out, onnx_plan_req *req, err *e) {
   bool to_blocked = n->op == &onnx_op_to_blocked;
   dnnl_memory_desc_t from, to;
   dnnl_primitive_attr_t attr = NULL;
   dnnl_primitive_desc_t pd = NULL;
-  reorder_state *st = calloc(1, sizeof *st);
-  if (!st) return err_set(e, -ENOMEM, "out of memory");
   int rc = onnx_dnnl_md(&from, 4, in[0]->dims, dnnl_f32, !to_blocked, e);
   if (!rc) rc = onnx_dnnl_md(&to, 4, in[0]->dims, dnnl_f32, to_blocked, e);
   if (!rc) rc = onnx_dnnl_attr(&attr, NULL, 0, 0, e);
@@ -62,24 +50,16 @@ static int reorder_plan(const onnx_node *n, const onnx_tensor *const *in,
     rc = onnx_dnnl_check(dnnl_reorder_primitive_desc_create(&pd, &from, onnx_dnnl_engine(), &to,
                                                             onnx_dnnl_engine(), attr),
                          "reorder", e);
-  if (!rc) rc = onnx_dnnl_prim_init(&st->prim, pd, (const int[]){DNNL_ARG_FROM, DNNL_ARG_TO}, 2, e);
+  if (!rc) rc = onnx_dnnl_plan_prim(req, pd, (const int[]){DNNL_ARG_FROM, DNNL_ARG_TO}, 2, e);
   if (pd) dnnl_primitive_desc_destroy(pd);
   if (attr) dnnl_primitive_attr_destroy(attr);
-  if (rc) {
-    free(st);
-    return rc;
-  }
-  req->state = st;
-  req->scratch_bytes = st->prim.scratch_bytes;
-  req->state_bytes = sizeof *st;
-  return 0;
+  return rc;
 }
 
 static int reorder_step(const onnx_node *n, const onnx_step_ctx *ctx, const onnx_tensor *const *in,
                         onnx_tensor *const *out, err *e) {
-  reorder_state *st = ctx->state;
   void *h[2] = {in[0]->data, out[0]->data};
-  return onnx_dnnl_prim_exec(&st->prim, ctx->stream, h, ctx->scratch, e);
+  return onnx_dnnl_prim_exec(ctx->state, ctx->stream, h, ctx->scratch, e);
 }
 
 static int reorder_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
@@ -96,7 +76,7 @@ const onnx_op onnx_op_to_blocked = {.name = "ToBlocked",
                                     .infer = reorder_infer,
                                     .run = reorder_run,
                                     .plan = reorder_plan,
-                                    .plan_free = reorder_plan_free,
+                                    .plan_free = onnx_dnnl_plan_prim_free,
                                     .run_step = reorder_step};
 
 const onnx_op onnx_op_to_plain = {.name = "ToPlain",
@@ -108,7 +88,7 @@ const onnx_op onnx_op_to_plain = {.name = "ToPlain",
                                   .infer = reorder_infer,
                                   .run = reorder_run,
                                   .plan = reorder_plan,
-                                  .plan_free = reorder_plan_free,
+                                  .plan_free = onnx_dnnl_plan_prim_free,
                                   .run_step = reorder_step};
 
 /* ---- the pass ----------------------------------------------------------- */

@@ -122,16 +122,6 @@ static int bn_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tenso
 BN_LOOP(float)
 BN_LOOP(double)
 
-typedef struct bn_state {
-  onnx_dnnl_prim prim;
-} bn_state;
-
-static void bn_plan_free(void *state) {
-  bn_state *st = state;
-  onnx_dnnl_prim_destroy(&st->prim);
-  free(st);
-}
-
 /* oneDNN for FP32 inference; the loop (no state) otherwise. */
 static int bn_plan(const onnx_node *n, const onnx_tensor *const *in, const onnx_tensor *const *out,
                    onnx_plan_req *req, err *e) {
@@ -158,31 +148,20 @@ static int bn_plan(const onnx_node *n, const onnx_tensor *const *in, const onnx_
   if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &bd, attr, onnx_dnnl_engine(), NULL);
   dnnl_primitive_attr_destroy(attr);
   if ((rc = onnx_dnnl_check(s, "batch normalization", e))) return rc;
-  bn_state *st = calloc(1, sizeof *st);
-  if (!st)
-    rc = err_set(e, -ENOMEM, "out of memory");
-  else
-    rc = onnx_dnnl_prim_init(&st->prim, pd,
-                             (const int[]){DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
-                                           DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_DST},
-                             6, e);
+  rc = onnx_dnnl_plan_prim(req, pd,
+                           (const int[]){DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT,
+                                         DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_DST},
+                           6, e);
   dnnl_primitive_desc_destroy(pd);
-  if (rc) {
-    free(st);
-    return rc;
-  }
-  req->state = st;
-  req->scratch_bytes = st->prim.scratch_bytes;
-  req->state_bytes = sizeof *st;
-  return 0;
+  return rc;
 }
 
 static int bn_step(const onnx_node *n, const onnx_step_ctx *ctx, const onnx_tensor *const *in,
                    onnx_tensor *const *out, err *e) {
-  bn_state *st = ctx->state;
-  if (st) {
+  onnx_dnnl_prim *prim = ctx->state;
+  if (prim) {
     void *h[6] = {in[0]->data, in[1]->data, in[2]->data, in[3]->data, in[4]->data, out[0]->data};
-    return onnx_dnnl_prim_exec(&st->prim, ctx->stream, h, ctx->scratch, e);
+    return onnx_dnnl_prim_exec(prim, ctx->stream, h, ctx->scratch, e);
   }
   if (in[0]->dtype == INFERD_TYPE_FP32)
     bn_float(n->attr, in, out, n->n_out);
@@ -213,7 +192,7 @@ const onnx_op onnx_op_batchnorm = {.name = "BatchNormalization",
                                    .infer = bn_infer,
                                    .run = bn_run,
                                    .plan = bn_plan,
-                                   .plan_free = bn_plan_free,
+                                   .plan_free = onnx_dnnl_plan_prim_free,
                                    .run_step = bn_step,
                                    .layouts = bn_layouts};
 
@@ -347,16 +326,6 @@ static int lrn_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tens
 LRN_LOOP(float)
 LRN_LOOP(double)
 
-typedef struct lrn_state {
-  onnx_dnnl_prim prim;
-} lrn_state;
-
-static void lrn_plan_free(void *state) {
-  lrn_state *st = state;
-  onnx_dnnl_prim_destroy(&st->prim);
-  free(st);
-}
-
 static int lrn_plan(const onnx_node *n, const onnx_tensor *const *in, const onnx_tensor *const *out,
                     onnx_plan_req *req, err *e) {
   const lrn_attr *at = n->attr;
@@ -375,28 +344,17 @@ static int lrn_plan(const onnx_node *n, const onnx_tensor *const *in, const onnx
   if (s == dnnl_success) s = dnnl_primitive_desc_create(&pd, &ld, attr, onnx_dnnl_engine(), NULL);
   dnnl_primitive_attr_destroy(attr);
   if (s != dnnl_success) return 0; /* the loop */
-  lrn_state *st = calloc(1, sizeof *st);
-  if (!st)
-    rc = err_set(e, -ENOMEM, "out of memory");
-  else
-    rc = onnx_dnnl_prim_init(&st->prim, pd, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, 2, e);
+  rc = onnx_dnnl_plan_prim(req, pd, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, 2, e);
   dnnl_primitive_desc_destroy(pd);
-  if (rc) {
-    free(st);
-    return rc;
-  }
-  req->state = st;
-  req->scratch_bytes = st->prim.scratch_bytes;
-  req->state_bytes = sizeof *st;
-  return 0;
+  return rc;
 }
 
 static int lrn_step(const onnx_node *n, const onnx_step_ctx *ctx, const onnx_tensor *const *in,
                     onnx_tensor *const *out, err *e) {
-  lrn_state *st = ctx->state;
-  if (st) {
+  onnx_dnnl_prim *prim = ctx->state;
+  if (prim) {
     void *h[2] = {in[0]->data, out[0]->data};
-    return onnx_dnnl_prim_exec(&st->prim, ctx->stream, h, ctx->scratch, e);
+    return onnx_dnnl_prim_exec(prim, ctx->stream, h, ctx->scratch, e);
   }
   const onnx_tensor *x = in[0];
   int64_t N = x->dims[0], C = x->dims[1], S = onnx_dims_product(x->dims, 2, x->ndim);
@@ -422,7 +380,7 @@ static const onnx_op lrn = {.name = "LRN",
                             .infer = lrn_infer,
                             .run = lrn_run,
                             .plan = lrn_plan,
-                            .plan_free = lrn_plan_free,
+                            .plan_free = onnx_dnnl_plan_prim_free,
                             .run_step = lrn_step};
 
 const onnx_op_row onnx_ops_norm[] = {

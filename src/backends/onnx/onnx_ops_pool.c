@@ -251,16 +251,6 @@ static bool dnnl_ok(const onnx_node *n) {
   return !indices && !(at->include_pad && at->ceil) && at->n_kernel <= 3;
 }
 
-typedef struct pool_state {
-  onnx_dnnl_prim prim;
-} pool_state;
-
-static void pool_plan_free(void *state) {
-  pool_state *st = state;
-  onnx_dnnl_prim_destroy(&st->prim);
-  free(st);
-}
-
 static int pool_plan(const onnx_node *n, const onnx_tensor *const *in,
                      const onnx_tensor *const *out, onnx_plan_req *req, err *e) {
   const pool_attr *at = n->attr;
@@ -300,28 +290,17 @@ static int pool_plan(const onnx_node *n, const onnx_tensor *const *in,
     if (blocked) return onnx_dnnl_check(stt, "pooling", e);
     return 0; /* padding oneDNN refuses: the reference loop */
   }
-  pool_state *st = calloc(1, sizeof *st);
-  if (!st)
-    rc = err_set(e, -ENOMEM, "out of memory");
-  else
-    rc = onnx_dnnl_prim_init(&st->prim, pd, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, 2, e);
+  rc = onnx_dnnl_plan_prim(req, pd, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DST}, 2, e);
   dnnl_primitive_desc_destroy(pd);
-  if (rc) {
-    free(st);
-    return rc;
-  }
-  req->state = st;
-  req->scratch_bytes = st->prim.scratch_bytes;
-  req->state_bytes = sizeof *st;
-  return 0;
+  return rc;
 }
 
 static int pool_step(const onnx_node *n, const onnx_step_ctx *ctx, const onnx_tensor *const *in,
                      onnx_tensor *const *out, err *e) {
-  pool_state *st = ctx->state;
-  if (st) {
+  onnx_dnnl_prim *prim = ctx->state;
+  if (prim) {
     void *h[2] = {in[0]->data, out[0]->data};
-    return onnx_dnnl_prim_exec(&st->prim, ctx->stream, h, ctx->scratch, e);
+    return onnx_dnnl_prim_exec(prim, ctx->stream, h, ctx->scratch, e);
   }
   pgeom g;
   int rc = pool_geometry(n->attr, in[0], &g, e);
@@ -427,7 +406,7 @@ static const onnx_op maxpool = {.name = "MaxPool",
                                 .infer = pool_infer,
                                 .run = pool_run,
                                 .plan = pool_plan,
-                                .plan_free = pool_plan_free,
+                                .plan_free = onnx_dnnl_plan_prim_free,
                                 .run_step = pool_step,
                                 .layouts = pool_layouts};
 
@@ -441,7 +420,7 @@ static const onnx_op avgpool = {.name = "AveragePool",
                                 .infer = pool_infer,
                                 .run = pool_run,
                                 .plan = pool_plan,
-                                .plan_free = pool_plan_free,
+                                .plan_free = onnx_dnnl_plan_prim_free,
                                 .run_step = pool_step,
                                 .layouts = pool_layouts};
 
