@@ -567,18 +567,27 @@ typedef struct stats_walk {
   bool oom;
 } stats_walk;
 
+/* The arena array of pointers items (n of them, room for *cap) with room
+ * for one more: items itself, or a copy twice as large; NULL when out of
+ * memory. For the repeated message fields of the answers below. */
+static void *room_for_one_more(arena *a, void *items, size_t n, size_t *cap) {
+  if (n < *cap) return items;
+  size_t c = *cap ? *cap * 2 : 16;
+  void **p = arena_calloc(a, c, sizeof *p);
+  if (!p) return NULL;
+  if (n) memcpy(p, items, n * sizeof *p);
+  *cap = c;
+  return p;
+}
+
 static void add_stats(stats_walk *w, const model_version *mv) {
-  if (w->resp->n_model_stats == w->cap) {
-    size_t cap = w->cap ? w->cap * 2 : 16;
-    Inference__ModelStatistics **p = arena_calloc(w->a, cap, sizeof *p);
-    if (!p) {
-      w->oom = true;
-      return;
-    }
-    if (w->cap) memcpy(p, w->resp->model_stats, w->cap * sizeof *p);
-    w->resp->model_stats = p;
-    w->cap = cap;
+  Inference__ModelStatistics **p =
+      room_for_one_more(w->a, w->resp->model_stats, w->resp->n_model_stats, &w->cap);
+  if (!p) {
+    w->oom = true;
+    return;
   }
+  w->resp->model_stats = p;
   Inference__ModelStatistics *m = version_stats(w->a, mv);
   if (!m)
     w->oom = true;
@@ -639,17 +648,13 @@ typedef struct index_walk {
 
 static void index_add(index_walk *w, const char *name, int64_t version, const char *state,
                       const char *reason) {
-  if (w->resp->n_models == w->cap) {
-    size_t cap = w->cap ? w->cap * 2 : 16;
-    Inference__RepositoryIndexResponse__ModelIndex **p = arena_calloc(w->a, cap, sizeof *p);
-    if (!p) {
-      w->oom = true;
-      return;
-    }
-    if (w->cap) memcpy(p, w->resp->models, w->cap * sizeof *p);
-    w->resp->models = p;
-    w->cap = cap;
+  Inference__RepositoryIndexResponse__ModelIndex **p =
+      room_for_one_more(w->a, w->resp->models, w->resp->n_models, &w->cap);
+  if (!p) {
+    w->oom = true;
+    return;
   }
+  w->resp->models = p;
   Inference__RepositoryIndexResponse__ModelIndex *x = arena_alloc(w->a, sizeof *x);
   char *v = arena_alloc(w->a, 24);
   char *n = arena_strdup(w->a, name), *rs = arena_strdup(w->a, reason);
