@@ -304,52 +304,11 @@ static int resize_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_t
   return 0;
 }
 
-static double load_elem(inferd_dtype t, const void *p, int64_t i) {
-  switch (t) {
-  case INFERD_TYPE_FP32: return ((const float *)p)[i];
-  case INFERD_TYPE_FP64: return ((const double *)p)[i];
-  case INFERD_TYPE_FP16: return fp16_to_float(((const uint16_t *)p)[i]);
-  case INFERD_TYPE_BF16: return bf16_to_float(((const uint16_t *)p)[i]);
-  case INFERD_TYPE_UINT8: return ((const uint8_t *)p)[i];
-  case INFERD_TYPE_INT8: return ((const int8_t *)p)[i];
-  case INFERD_TYPE_INT16: return ((const int16_t *)p)[i];
-  case INFERD_TYPE_UINT16: return ((const uint16_t *)p)[i];
-  case INFERD_TYPE_INT32: return ((const int32_t *)p)[i];
-  case INFERD_TYPE_UINT32: return ((const uint32_t *)p)[i];
-  case INFERD_TYPE_INT64: return (double)((const int64_t *)p)[i];
-  case INFERD_TYPE_UINT64: return (double)((const uint64_t *)p)[i];
-  default: return 0;
-  }
-}
-
-/* Rounds to nearest and saturates into [lo, hi]. */
-static double to_int(double v, double lo, double hi) {
-  v = nearbyint(v);
-  return isnan(v) ? 0 : v < lo ? lo : v > hi ? hi : v;
-}
-
+/* Stores v as element i of p: as onnx_store_double, except that integers
+ * round to nearest (interpolated samples) and BOOL is left as it is. */
 static void store_elem(inferd_dtype t, void *p, int64_t i, double v) {
-  switch (t) {
-  case INFERD_TYPE_FP32: ((float *)p)[i] = (float)v; break;
-  case INFERD_TYPE_FP64: ((double *)p)[i] = v; break;
-  case INFERD_TYPE_FP16: ((uint16_t *)p)[i] = float_to_fp16((float)v); break;
-  case INFERD_TYPE_BF16: ((uint16_t *)p)[i] = float_to_bf16((float)v); break;
-  case INFERD_TYPE_UINT8: ((uint8_t *)p)[i] = (uint8_t)to_int(v, 0, 255); break;
-  case INFERD_TYPE_INT8: ((int8_t *)p)[i] = (int8_t)to_int(v, -128, 127); break;
-  case INFERD_TYPE_INT16: ((int16_t *)p)[i] = (int16_t)to_int(v, -32768, 32767); break;
-  case INFERD_TYPE_UINT16: ((uint16_t *)p)[i] = (uint16_t)to_int(v, 0, 65535); break;
-  case INFERD_TYPE_INT32:
-    ((int32_t *)p)[i] = (int32_t)to_int(v, -2147483648.0, 2147483647.0);
-    break;
-  case INFERD_TYPE_UINT32: ((uint32_t *)p)[i] = (uint32_t)to_int(v, 0, 4294967295.0); break;
-  case INFERD_TYPE_INT64:
-    ((int64_t *)p)[i] = (int64_t)to_int(v, -9223372036854775808.0, 9223372036854774784.0);
-    break;
-  case INFERD_TYPE_UINT64:
-    ((uint64_t *)p)[i] = (uint64_t)to_int(v, 0, 18446744073709549568.0);
-    break;
-  default: break;
-  }
+  if (t == INFERD_TYPE_BOOL) return;
+  onnx_store_double(t, p, i, onnx_dtype_is_floating(t) ? v : nearbyint(v));
 }
 
 /* Inner-axis outputs whose taps are computed once and reused by every
@@ -385,7 +344,7 @@ static void accumulate(const onnx_tensor *x, const int64_t *off, const double *w
     for (int j = 0; j < m; j++)
       for (int c = 0; c < nc; c++)
         for (int k = 0; k < it[j].n; k++)
-          acc[j] += w[c] * it[j].w[k] * load_elem(x->dtype, x->data, off[c] + it[j].idx[k]);
+          acc[j] += w[c] * it[j].w[k] * onnx_load_double(x, off[c] + it[j].idx[k]);
     break;
   }
 }
@@ -605,7 +564,7 @@ static double in_reach(double c, int64_t n) { return c > -4 && c < (double)n + 4
 static double plane_at(const onnx_tensor *t, int64_t base, int64_t H, int64_t W, int64_t y,
                        int64_t x) {
   if (y < 0 || y >= H || x < 0 || x >= W) return 0;
-  return load_elem(t->dtype, t->data, base + y * W + x);
+  return onnx_load_double(t, base + y * W + x);
 }
 
 static int grid_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
@@ -617,7 +576,7 @@ static int grid_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tenso
   for (int64_t b = 0; b < N; b++)
     for (int64_t i = 0; i < Ho * Wo; i++) {
       int64_t gi = (b * Ho * Wo + i) * 2;
-      double gx = load_elem(g->dtype, g->data, gi), gy = load_elem(g->dtype, g->data, gi + 1);
+      double gx = onnx_load_double(g, gi), gy = onnx_load_double(g, gi + 1);
       /* unnormalised: with align_corners -1 and 1 are the corner pixels'
        * centres, without they are the corners' outer edges */
       double ux =
@@ -775,10 +734,10 @@ static int roi_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
     if (bi[k] < 0 || bi[k] >= N)
       return err_set(e, -EINVAL, "batch_indices[%lld] = %lld is outside [0, %lld)", (long long)k,
                      (long long)bi[k], (long long)N);
-    double x0 = load_elem(r->dtype, r->data, k * 4) * at->scale - off;
-    double y0 = load_elem(r->dtype, r->data, k * 4 + 1) * at->scale - off;
-    double x1 = load_elem(r->dtype, r->data, k * 4 + 2) * at->scale - off;
-    double y1 = load_elem(r->dtype, r->data, k * 4 + 3) * at->scale - off;
+    double x0 = onnx_load_double(r, k * 4) * at->scale - off;
+    double y0 = onnx_load_double(r, k * 4 + 1) * at->scale - off;
+    double x1 = onnx_load_double(r, k * 4 + 2) * at->scale - off;
+    double y1 = onnx_load_double(r, k * 4 + 3) * at->scale - off;
     double rw = x1 - x0, rh = y1 - y0;
     if (!at->half_pixel) {
       rw = rw > 1 ? rw : 1;
@@ -805,7 +764,7 @@ static int roi_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor
                             x0 + (double)pw * bw + ((double)ix + 0.5) * bw / (double)gw, H, W, &s);
               double t[4] = {0, 0, 0, 0};
               for (int q = 0; q < 4 && !s.none; q++)
-                t[q] = s.w[q] * load_elem(x->dtype, x->data, base + s.pos[q]);
+                t[q] = s.w[q] * onnx_load_double(x, base + s.pos[q]);
               if (!at->max) {
                 acc += t[0] + t[1] + t[2] + t[3];
                 continue;
