@@ -28,9 +28,10 @@ struct loop {
   void (*tick_fn)(loop *l, void *arg);
   void *tick_arg;
 
-  /* polling before sleeping: for up to busy_poll_ns after the last event */
+  /* polling before sleeping (wait_events): for poll_ns after the loop went
+   * idle, a window that adapts between 0 and busy_poll_ns */
   uint64_t busy_poll_ns;
-  uint64_t last_event_ns;
+  uint64_t poll_ns;
 
   /* deferred calls, run after each batch (loop thread only) */
   call *deferred;
@@ -163,24 +164,47 @@ void loop_set_tick(loop *l, unsigned interval_ms, void (*fn)(loop *l, void *arg)
   l->next_tick_ms = l->now_ms + interval_ms;
 }
 
-void loop_set_busy_poll(loop *l, unsigned us) { l->busy_poll_ns = (uint64_t)us * 1000u; }
+void loop_set_busy_poll(loop *l, unsigned us) {
+  l->busy_poll_ns = (uint64_t)us * 1000u;
+  l->poll_ns = 0;
+}
 
-/* The next events, like epoll_wait with timeout_ms: within busy_poll_ns of
- * the last event, asked for without sleeping until one comes or that time
- * is up. A thread woken from sleep by a packet pays the scheduler's wake-up
- * (tens of microseconds on a virtual machine); one that polls does not. */
-static int wait_events(loop *l, struct epoll_event *events, int timeout_ms) {
-  if (l->busy_poll_ns) {
-    uint64_t now = clock_ns();
-    while (now - l->last_event_ns < l->busy_poll_ns) {
-      int n = epoll_wait(l->epfd, events, MAX_EVENTS, 0);
-      if (n != 0) return n;
-      if (timeout_ms == 0) return 0;
-      sched_yield(); /* a thread that shares this core runs first */
-      now = clock_ns();
-    }
+/* The window's first size when it grows from 0. */
+#define POLL_START_NS 10000u
+
+/* Widens the polling window after a sleep of slept_ns that ended with an
+ * event within busy_poll_ns (polling would have caught it without the
+ * wake-up); narrows it after a longer one (polling would have been spent
+ * for nothing). KVM's halt polling adapts its window the same way. */
+static void adapt_poll(loop *l, uint64_t slept_ns, bool event) {
+  if (event && slept_ns <= l->busy_poll_ns) {
+    uint64_t w = l->poll_ns ? l->poll_ns * 2 : POLL_START_NS;
+    l->poll_ns = w < l->busy_poll_ns ? w : l->busy_poll_ns;
+  } else if (slept_ns > l->busy_poll_ns) {
+    l->poll_ns = l->poll_ns / 2 >= POLL_START_NS ? l->poll_ns / 2 : 0;
   }
-  return epoll_wait(l->epfd, events, MAX_EVENTS, timeout_ms);
+}
+
+/* The next events, like epoll_wait with timeout_ms. Once the loop is idle
+ * it first asks without sleeping, for up to poll_ns, yielding the CPU to
+ * any other thread of its core between asks: a thread woken from sleep by a
+ * packet pays the scheduler's wake-up (tens of microseconds on a virtual
+ * machine); one that polls does not. While requests come closer together
+ * than busy_poll_ns, the window grows to it; while they do not, it shrinks
+ * to 0 and the loop costs nothing while idle. */
+static int wait_events(loop *l, struct epoll_event *events, int timeout_ms) {
+  if (!l->busy_poll_ns) return epoll_wait(l->epfd, events, MAX_EVENTS, timeout_ms);
+  uint64_t idle_since = clock_ns(), now = idle_since;
+  while (now - idle_since < l->poll_ns) {
+    int n = epoll_wait(l->epfd, events, MAX_EVENTS, 0);
+    if (n != 0) return n;
+    if (timeout_ms == 0) return 0;
+    sched_yield();
+    now = clock_ns();
+  }
+  int n = epoll_wait(l->epfd, events, MAX_EVENTS, timeout_ms);
+  adapt_poll(l, clock_ns() - idle_since, n > 0);
+  return n;
 }
 
 void loop_defer(loop *l, void (*fn)(void *arg), void *arg) {
@@ -204,7 +228,6 @@ void loop_run(loop *l) {
     if (l->tick_fn) timeout = l->next_tick_ms > l->now_ms ? (int)(l->next_tick_ms - l->now_ms) : 0;
     int n = wait_events(l, events, timeout);
     update_now(l);
-    if (n > 0 && l->busy_poll_ns) l->last_event_ns = clock_ns();
     for (int i = 0; i < n; i++) {
       loop_watch *w = events[i].data.ptr;
       uint32_t e = events[i].events;

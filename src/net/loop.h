@@ -34,9 +34,11 @@ struct loop_watch {
 loop *loop_create(void);
 void loop_destroy(loop *l);
 
-/* After an event, the loop polls for the next one for up to us
- * microseconds before it sleeps in epoll_wait (0, the default: never),
- * yielding the CPU to other threads between polls. */
+/* Once idle, the loop polls for the next event before it sleeps in
+ * epoll_wait, yielding the CPU to other threads between polls, for a window
+ * that adapts to the gaps between events: up to `us` microseconds while
+ * events come closer together than that, none while they do not (0, the
+ * loop's default: it never polls). */
 void loop_set_busy_poll(loop *l, unsigned us);
 
 /* Starts, changes or stops watching w->fd for `events`. */

@@ -24,10 +24,10 @@ static const char usage[] =
     "  --grpc-max-message BYTES     largest gRPC message (default 64 MiB)\n"
     "  --metrics-port N             Prometheus metrics port (default 8002; -1 disables)\n"
     "  --http-threads N             network threads (default: the number of CPUs)\n"
-    "  --busy-poll-us N             after traffic, a network thread polls this long\n"
-    "                               before it sleeps: lower latency for a few clients,\n"
-    "                               at the cost of CPU (default 0: off; for threads\n"
-    "                               with a core of their own, 50-200)\n"
+    "  --busy-poll-us N             a network thread polls up to this long for the\n"
+    "                               next request before it sleeps, while requests come\n"
+    "                               that close together: lower latency for a few\n"
+    "                               clients (default 200; 0: never poll)\n"
     "  --http-max-body BYTES        largest request body (default 64 MiB; K, M, G suffixes)\n"
     "  --http-max-header BYTES      largest request head (default 64 KiB)\n"
     "  --http-max-connections N     open connections at most (default 10000)\n"
@@ -158,6 +158,7 @@ int options_parse(options *o, int argc, char **argv) {
       .http_header_timeout_ms = 10000,
       .http_body_timeout_ms = 60000,
       .shutdown_timeout_ms = 30000,
+      .busy_poll_us = 200,
       .strict_readiness = true,
       .default_max_batch_size = 4,
       .log_level = LOG_INFO,

@@ -14,7 +14,7 @@ typedef struct options {
   int grpc_port;    /* -1: no gRPC listener */
   size_t grpc_max_message;
   int http_threads;
-  unsigned busy_poll_us; /* 0: network threads sleep in epoll_wait at once */
+  unsigned busy_poll_us; /* the network threads' polling window at most; 0: never poll */
   size_t http_max_body;
   size_t http_max_header;
   unsigned http_max_connections;

@@ -77,6 +77,53 @@ def test_busy_poll(start_server):
     assert srv.proc.wait(timeout=10 * SLOW) == 0
 
 
+def sleeps(pid):
+    """How many times the process's threads have gone to sleep (voluntary
+    context switches; a thread that yields while it polls is not counted)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except FileNotFoundError:
+            pass  # a thread that ended meanwhile
+    return total
+
+
+def test_busy_poll_adapts(start_server):
+    """The polling window grows while requests come closer together than
+    --busy-poll-us (the network thread stops sleeping between them) and
+    shrinks to nothing while they come further apart (it sleeps each time)."""
+    srv = start_server(make_repo(), ["--busy-poll-us", "20000", "--http-threads", "1"])
+    srv.wait_ready()
+
+    def cpu_seconds():
+        with open(f"/proc/{srv.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def requests_every(gap, n):
+        before, cpu = sleeps(srv.proc.pid), cpu_seconds()
+        for _ in range(n):
+            assert srv.get("/v2/health/live").status_code == 200
+            time.sleep(gap)
+        requests_every.cpu = cpu_seconds() - cpu
+        return sleeps(srv.proc.pid) - before
+
+    requests_every(0.001, 50)  # the window grows to 20 ms
+    dense = requests_every(0.001, 300)
+    assert dense < 300 / 3, f"{dense} sleeps for 300 requests 1 ms apart"
+    requests_every(0.06, 12)  # 60 ms apart: the window halves each time, to 0
+    sparse = requests_every(0.06, 10)
+    assert sparse >= 10, f"{sparse} sleeps for 10 requests 60 ms apart"
+    # a window that stayed at 20 ms would have polled for 200 ms
+    assert requests_every.cpu < 0.1, f"{requests_every.cpu:.3f} s of CPU for 10 sparse requests"
+    r = srv.get("/v2/health/live")
+    assert r.status_code == 200
+
+
 def test_idle_connections_closed_on_sigterm(start_server):
     root = make_repo(extra={"slow": {"config.pbtxt": SLOW_IDENTITY, "1/.keep": ""}})
     srv = start_server(root)
