@@ -473,7 +473,8 @@ static double seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Prints the profile: time per op_type, most first. */
+/* Prints the profile: time per op_type, most first; with
+ * INFERD_ONNX_PROFILE=nodes, then each node's in graph order. */
 static void profile_print(const onnx_instance *in) {
   const onnx_model *m = in->m;
   size_t n = m->n_nodes, k = 0;
@@ -501,6 +502,12 @@ static void profile_print(const onnx_instance *in) {
             total > 0 ? 100 * t[best] / total : 0, count[best], type[best]);
     t[best] = -1;
   }
+  const char *how = getenv("INFERD_ONNX_PROFILE");
+  if (how && strcmp(how, "nodes") == 0)
+    for (size_t i = 0; i < n; i++)
+      fprintf(stderr, "  %8.3f ms  %s (%s)\n",
+              in->prof_runs ? in->prof[i] * 1e3 / (double)in->prof_runs : 0, m->nodes[i].name,
+              m->nodes[i].op_type);
 done:
   free(type);
   free(t);
