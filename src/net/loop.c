@@ -104,7 +104,8 @@ int loop_post(loop *l, void (*fn)(void *arg), void *arg) {
   return 0;
 }
 
-void loop_post_call(loop *l, loop_call *c) {
+/* Queues c; whether the loop needs waking (no wake-up is outstanding). */
+static bool enqueue_call(loop *l, call *c) {
   c->next = NULL;
   pthread_mutex_lock(&l->post_lock);
   if (l->posted_tail)
@@ -115,11 +116,37 @@ void loop_post_call(loop *l, loop_call *c) {
   bool wake = !l->wake_pending;
   l->wake_pending = true;
   pthread_mutex_unlock(&l->post_lock);
-  if (wake) {
-    uint64_t one = 1;
-    ssize_t r = write(l->wake.fd, &one, sizeof one);
-    (void)r;
+  return wake;
+}
+
+static void wake(loop *l) {
+  uint64_t one = 1;
+  ssize_t r = write(l->wake.fd, &one, sizeof one);
+  (void)r;
+}
+
+void loop_post_call(loop *l, loop_call *c) {
+  if (enqueue_call(l, c)) wake(l);
+}
+
+/* The loops this thread owes a wake-up (loop_post_call_held). */
+#define MAX_HELD 16
+static _Thread_local loop *held[MAX_HELD];
+static _Thread_local int n_held;
+
+void loop_post_call_held(loop *l, loop_call *c) {
+  if (!enqueue_call(l, c)) return; /* a wake-up is already due */
+  if (n_held == MAX_HELD) {
+    wake(l);
+    return;
   }
+  held[n_held++] = l;
+}
+
+void loop_wake_held(void) {
+  for (int i = 0; i < n_held; i++)
+    wake(held[i]);
+  n_held = 0;
 }
 
 static void set_stop(void *arg) { ((loop *)arg)->stop = true; }

@@ -67,6 +67,13 @@ typedef struct loop_call {
 } loop_call;
 void loop_post_call(loop *l, loop_call *c);
 
+/* The same, but the loop is only woken when this thread calls
+ * loop_wake_held: a thread that answers a burst (a batch's requests) wakes
+ * each loop once, not once per answer, so that a loop sharing its core does
+ * not preempt the poster after the first. */
+void loop_post_call_held(loop *l, loop_call *c);
+void loop_wake_held(void);
+
 /* Runs until loop_stop. */
 void loop_run(loop *l);
 /* Thread-safe. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -44,6 +45,8 @@ struct sched_model {
   level *levels;
   sched_job *delayed, *delayed_tail; /* past their timeout, TIMEOUT_DELAY */
   atomic_size_t queued;
+  int64_t queued_rows; /* rows of the queued jobs */
+  int delay_waiters;   /* workers waiting for a forming batch's delay */
   bool batching;
   int max_batch; /* rows per batch */
   uint64_t delay_ns;
@@ -158,6 +161,7 @@ static void unlink_job(sched_model *sm, sched_job *job) {
     break;
   }
   job->next = NULL;
+  sm->queued_rows -= job->rows;
   atomic_fetch_sub(&sm->queued, 1);
 }
 
@@ -176,6 +180,7 @@ static sched_job *purge(sched_model *sm, uint64_t now) {
           sm->levels[lv].policy.timeout_action == TIMEOUT_DELAY) {
         j->expired = true;
         push(&sm->delayed, &sm->delayed_tail, j);
+        sm->queued_rows += j->rows;
         atomic_fetch_add(&sm->queued, 1);
         continue;
       }
@@ -263,6 +268,9 @@ static void timed_wait(sched_model *sm, uint64_t until_ns) {
 static void *work(void *arg) {
   worker *w = arg;
   sched_model *sm = w->sm;
+  /* A batch's delay is timed in microseconds; the default timer slack
+   * (50 µs) would stretch a 100 µs delay by half. */
+  prctl(PR_SET_TIMERSLACK, 1000UL);
   pthread_mutex_lock(&sm->lock);
   while (!sm->stopping) {
     uint64_t now = clock_ns();
@@ -281,9 +289,11 @@ static void *work(void *arg) {
     int n = pick(sm, now, w->batch, &until);
     if (n == 0) {
       atomic_store(&w->inst->busy, false);
-      if (until)
+      if (until) {
+        sm->delay_waiters++;
         timed_wait(sm, until);
-      else
+        sm->delay_waiters--;
+      } else
         pthread_cond_wait(&sm->cond, &sm->lock);
       continue;
     }
@@ -292,8 +302,10 @@ static void *work(void *arg) {
       w->batch[i]->async = true;
     run_batch(sm, w->inst, w->batch, n);
     give(sm, w->inst);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+      w->batch[i]->more = i + 1 < n;
       w->batch[i]->done(w->batch[i]);
+    }
     pthread_mutex_lock(&sm->lock);
   }
   pthread_mutex_unlock(&sm->lock);
@@ -393,6 +405,14 @@ static bool fast(const model_version *mv) {
 
 void sched_cancel(sched_job *job) { atomic_store(&job->cancelled, true); }
 
+/* Whether a job just queued only joins a batch that a worker is already
+ * waiting to run when its delay ends, without filling it: waking that worker
+ * would only have it wait again. (With preferred sizes it is woken: the job
+ * may complete one.) */
+static bool joins_forming_batch(const sched_model *sm) {
+  return sm->delay_waiters > 0 && sm->n_preferred == 0 && sm->queued_rows < sm->max_batch;
+}
+
 void sched_submit(sched_job *job) {
   model_version *mv = job->mv;
   sched_model *sm = mv->sched;
@@ -403,6 +423,7 @@ void sched_submit(sched_job *job) {
   };
   job->status = 0;
   job->async = false;
+  job->more = false;
   job->expired = false;
   job->enqueued_ns = 0;
   job->rows = sched_rows(mv->model->config, job->req);
@@ -456,8 +477,9 @@ void sched_submit(sched_job *job) {
   job->enqueued_ns = clock_ns();
   push(&l->head, &l->tail, job);
   l->n++;
+  sm->queued_rows += job->rows;
   atomic_fetch_add(&sm->queued, 1);
-  pthread_cond_signal(&sm->cond);
+  if (!joins_forming_batch(sm)) pthread_cond_signal(&sm->cond);
   pthread_mutex_unlock(&sm->lock);
 }
 

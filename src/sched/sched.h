@@ -45,6 +45,7 @@ struct sched_job {
   int status;         /* 0 or a negative errno, with err */
   err err;
   bool async; /* done runs on a worker thread */
+  bool more;  /* done runs next for another job of the same batch, on this thread */
 
   atomic_bool cancelled; /* the client left: set through sched_cancel */
 

@@ -98,7 +98,8 @@ static void finish(void *arg) {
   c->done(c);
 }
 
-/* A request that ran on a worker thread goes back to its network thread. */
+/* A request that ran on a worker thread goes back to its network thread,
+ * which is woken once for all the requests of a batch. */
 static void job_done(sched_job *job) {
   infer_call *c = job->user;
   if (!job->async) {
@@ -108,7 +109,8 @@ static void job_done(sched_job *job) {
   c->back.fn = finish;
   c->back.arg = c;
   c->back.owned = false;
-  loop_post_call(c->loop, &c->back);
+  loop_post_call_held(c->loop, &c->back);
+  if (!job->more) loop_wake_held();
 }
 
 /* The scheduling parameters of a request: `priority` (0: the model's
