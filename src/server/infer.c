@@ -106,11 +106,12 @@ static void job_done(sched_job *job) {
     finish(c);
     return;
   }
+  bool last = !job->more; /* read first: once posted, c belongs to its loop */
   c->back.fn = finish;
   c->back.arg = c;
   c->back.owned = false;
   loop_post_call_held(c->loop, &c->back);
-  if (!job->more) loop_wake_held();
+  if (last) loop_wake_held();
 }
 
 /* The scheduling parameters of a request: `priority` (0: the model's
