@@ -39,6 +39,31 @@
  * optimize attributes of the two say. */
 #define ONNX_INLINE static inline __attribute__((always_inline))
 
+/* ---- type lists ------------------------------------------------------------ */
+
+/* Instantiate a kernel macro M once per element type, as M(..., name,
+ * storage T, compute type C, wrapping type W, load, store, attribute):
+ * values load from T into C, integer arithmetic is done in the unsigned W
+ * so that it wraps, and results store back into T. f32 kernels get
+ * ONNX_HOT; F64 is the attribute of the f64 ones (ONNX_HOT where double
+ * also matters, ONNX_KERNEL otherwise). */
+#define ONNX_ID(x) (x)
+#define ONNX_TYPES_FLOAT(F64, M, ...)                                                              \
+  M(__VA_ARGS__, f32, float, float, float, ONNX_ID, ONNX_ID, ONNX_HOT)                             \
+  M(__VA_ARGS__, f64, double, double, double, ONNX_ID, ONNX_ID, F64)                               \
+  M(__VA_ARGS__, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, ONNX_KERNEL)           \
+  M(__VA_ARGS__, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, ONNX_KERNEL)
+#define ONNX_TYPES_SIGNED(M, ...)                                                                  \
+  M(__VA_ARGS__, i8, int8_t, int8_t, uint32_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)                      \
+  M(__VA_ARGS__, i16, int16_t, int16_t, uint32_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)                   \
+  M(__VA_ARGS__, i32, int32_t, int32_t, uint32_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)                   \
+  M(__VA_ARGS__, i64, int64_t, int64_t, uint64_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)
+#define ONNX_TYPES_UNSIGNED(M, ...)                                                                \
+  M(__VA_ARGS__, u8, uint8_t, uint8_t, uint32_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)                    \
+  M(__VA_ARGS__, u16, uint16_t, uint16_t, uint32_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)                 \
+  M(__VA_ARGS__, u32, uint32_t, uint32_t, uint32_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)                 \
+  M(__VA_ARGS__, u64, uint64_t, uint64_t, uint64_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)
+
 /* ---- float functions ------------------------------------------------------ */
 
 /* e^x for float, vectorisable (libm's expf is not), within a few ulp: x = n

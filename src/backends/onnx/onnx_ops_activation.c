@@ -27,19 +27,15 @@ typedef struct act_params {
 
 typedef void (*act_fn)(void *o, const void *a, int64_t n, const act_params *p);
 
-#define ID(x) (x)
-/* Each floating type as M(..., name, storage T, compute type C, load, store). */
-#define TYPES_FLOAT(M, ...)                                                                        \
-  M(__VA_ARGS__, f32, float, float, ID, ID)                                                        \
-  M(__VA_ARGS__, f64, double, double, ID, ID)                                                      \
-  M(__VA_ARGS__, f16, uint16_t, float, fp16_to_float, float_to_fp16)                               \
-  M(__VA_ARGS__, bf16, uint16_t, float, bf16_to_float, float_to_bf16)
-#define K1(OP, N) OP##_##N
+/* The floating types (onnx_kernel.h's list); the kernels here ignore the
+ * wrapping type and the attribute: no activation is on a hot path. */
+#define TYPES_FLOAT(M, ...) ONNX_TYPES_FLOAT(ONNX_KERNEL, M, __VA_ARGS__)
+#define K1(OP, N)           OP##_##N
 #define TAB_FLOAT(OP)                                                                              \
   [INFERD_TYPE_FP32] = K1(OP, f32), [INFERD_TYPE_FP64] = K1(OP, f64),                              \
   [INFERD_TYPE_FP16] = K1(OP, f16), [INFERD_TYPE_BF16] = K1(OP, bf16)
 
-#define ACT_KERNEL(OP, EXPR, N, T, C, LD, ST)                                                      \
+#define ACT_KERNEL(OP, EXPR, N, T, C, W, LD, ST, ATTR)                                             \
   ONNX_KERNEL static void OP##_##N(void *o_, const void *a_, int64_t n, const act_params *p) {     \
     T *restrict o = o_;                                                                            \
     const T *restrict a = a_;                                                                      \
@@ -197,8 +193,8 @@ ACT_OP(op_shrink, "Shrink", shrink_k, "bias", 0.0f, "lambd", 0.5f, NULL, 0)
  * each: a NaN stays NaN, and lo > hi gives hi, as ONNX specifies. */
 typedef void (*clip_fn)(void *o, const void *a, int64_t n, const void *lo, const void *hi);
 
-#define CLIP_KERNEL(N, T, C, LD, ST)                                                               \
-  ONNX_KERNEL static void clip_##N(void *o_, const void *a_, int64_t n, const void *lo_,           \
+#define CLIP_KERNEL(OP, N, T, C, W, LD, ST, ATTR)                                                  \
+  ONNX_KERNEL static void OP##_##N(void *o_, const void *a_, int64_t n, const void *lo_,           \
                                    const void *hi_) {                                              \
     T *restrict o = o_;                                                                            \
     const T *restrict a = a_;                                                                      \
@@ -209,18 +205,9 @@ typedef void (*clip_fn)(void *o, const void *a, int64_t n, const void *lo, const
       o[i] = ST(v > hi ? hi : v);                                                                  \
     }                                                                                              \
   }
-CLIP_KERNEL(f32, float, float, ID, ID)
-CLIP_KERNEL(f64, double, double, ID, ID)
-CLIP_KERNEL(f16, uint16_t, float, fp16_to_float, float_to_fp16)
-CLIP_KERNEL(bf16, uint16_t, float, bf16_to_float, float_to_bf16)
-CLIP_KERNEL(i8, int8_t, int8_t, ID, ID)
-CLIP_KERNEL(i16, int16_t, int16_t, ID, ID)
-CLIP_KERNEL(i32, int32_t, int32_t, ID, ID)
-CLIP_KERNEL(i64, int64_t, int64_t, ID, ID)
-CLIP_KERNEL(u8, uint8_t, uint8_t, ID, ID)
-CLIP_KERNEL(u16, uint16_t, uint16_t, ID, ID)
-CLIP_KERNEL(u32, uint32_t, uint32_t, ID, ID)
-CLIP_KERNEL(u64, uint64_t, uint64_t, ID, ID)
+TYPES_FLOAT(CLIP_KERNEL, clip)
+ONNX_TYPES_SIGNED(CLIP_KERNEL, clip)
+ONNX_TYPES_UNSIGNED(CLIP_KERNEL, clip)
 
 static const clip_fn clip_k[N_DTYPES] = {
     [INFERD_TYPE_FP32] = clip_f32,   [INFERD_TYPE_FP64] = clip_f64,

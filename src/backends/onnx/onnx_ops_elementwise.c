@@ -24,26 +24,11 @@
 
 /* ---- types -------------------------------------------------------------- */
 
-/* Each type as M(..., name, storage T, compute type C, wrapping type W,
- * load, store, attribute): values are loaded from T into C, integer
- * arithmetic is done in the unsigned W so that it wraps, and results are
- * stored back into T. */
-#define ID(x) (x)
-#define TYPES_FLOAT(M, ...)                                                                        \
-  M(__VA_ARGS__, f32, float, float, float, ID, ID, ONNX_HOT)                                       \
-  M(__VA_ARGS__, f64, double, double, double, ID, ID, ONNX_HOT)                                    \
-  M(__VA_ARGS__, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, ONNX_KERNEL)           \
-  M(__VA_ARGS__, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, ONNX_KERNEL)
-#define TYPES_SIGNED(M, ...)                                                                       \
-  M(__VA_ARGS__, i8, int8_t, int8_t, uint32_t, ID, ID, ONNX_KERNEL)                                \
-  M(__VA_ARGS__, i16, int16_t, int16_t, uint32_t, ID, ID, ONNX_KERNEL)                             \
-  M(__VA_ARGS__, i32, int32_t, int32_t, uint32_t, ID, ID, ONNX_KERNEL)                             \
-  M(__VA_ARGS__, i64, int64_t, int64_t, uint64_t, ID, ID, ONNX_KERNEL)
-#define TYPES_UNSIGNED(M, ...)                                                                     \
-  M(__VA_ARGS__, u8, uint8_t, uint8_t, uint32_t, ID, ID, ONNX_KERNEL)                              \
-  M(__VA_ARGS__, u16, uint16_t, uint16_t, uint32_t, ID, ID, ONNX_KERNEL)                           \
-  M(__VA_ARGS__, u32, uint32_t, uint32_t, uint32_t, ID, ID, ONNX_KERNEL)                           \
-  M(__VA_ARGS__, u64, uint64_t, uint64_t, uint64_t, ID, ID, ONNX_KERNEL)
+/* The element types (onnx_kernel.h's lists); f64 kernels get the AVX2
+ * clone too. */
+#define TYPES_FLOAT(M, ...)    ONNX_TYPES_FLOAT(ONNX_HOT, M, __VA_ARGS__)
+#define TYPES_SIGNED(M, ...)   ONNX_TYPES_SIGNED(M, __VA_ARGS__)
+#define TYPES_UNSIGNED(M, ...) ONNX_TYPES_UNSIGNED(M, __VA_ARGS__)
 
 /* Table rows: [dtype] = ROW(OP, name). */
 #define TAB_FLOAT(ROW, OP)                                                                         \
@@ -593,8 +578,8 @@ static int variadic_infer(const onnx_node *n, const onnx_tensor *const *in, onnx
     for (int64_t i = 0; i < n; i++)                                                                \
       o[i] = ST((C)(LD(o[i]) / (C)count));                                                         \
   }
-MEAN_DIV(f32, float, float, ID, ID)
-MEAN_DIV(f64, double, double, ID, ID)
+MEAN_DIV(f32, float, float, ONNX_ID, ONNX_ID)
+MEAN_DIV(f64, double, double, ONNX_ID, ONNX_ID)
 MEAN_DIV(f16, uint16_t, float, fp16_to_float, float_to_fp16)
 MEAN_DIV(bf16, uint16_t, float, bf16_to_float, float_to_bf16)
 

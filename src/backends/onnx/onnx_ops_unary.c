@@ -89,24 +89,11 @@ static void sqrt_f64(void *o_, const void *a_, int64_t n) {
 
 typedef void (*un_fn)(void *o, const void *a, int64_t n);
 
-/* Each type as M(..., name, storage T, compute type C, wrapping type W,
- * load, store, attribute). */
-#define ID(x) (x)
-#define TYPES_FLOAT(M, ...)                                                                        \
-  M(__VA_ARGS__, f32, float, float, float, ID, ID, ONNX_HOT)                                       \
-  M(__VA_ARGS__, f64, double, double, double, ID, ID, ONNX_KERNEL)                                 \
-  M(__VA_ARGS__, f16, uint16_t, float, float, fp16_to_float, float_to_fp16, ONNX_KERNEL)           \
-  M(__VA_ARGS__, bf16, uint16_t, float, float, bf16_to_float, float_to_bf16, ONNX_KERNEL)
-#define TYPES_SIGNED(M, ...)                                                                       \
-  M(__VA_ARGS__, i8, int8_t, int8_t, uint32_t, ID, ID, ONNX_KERNEL)                                \
-  M(__VA_ARGS__, i16, int16_t, int16_t, uint32_t, ID, ID, ONNX_KERNEL)                             \
-  M(__VA_ARGS__, i32, int32_t, int32_t, uint32_t, ID, ID, ONNX_KERNEL)                             \
-  M(__VA_ARGS__, i64, int64_t, int64_t, uint64_t, ID, ID, ONNX_KERNEL)
-#define TYPES_UNSIGNED(M, ...)                                                                     \
-  M(__VA_ARGS__, u8, uint8_t, uint8_t, uint32_t, ID, ID, ONNX_KERNEL)                              \
-  M(__VA_ARGS__, u16, uint16_t, uint16_t, uint32_t, ID, ID, ONNX_KERNEL)                           \
-  M(__VA_ARGS__, u32, uint32_t, uint32_t, uint32_t, ID, ID, ONNX_KERNEL)                           \
-  M(__VA_ARGS__, u64, uint64_t, uint64_t, uint64_t, ID, ID, ONNX_KERNEL)
+/* The element types (onnx_kernel.h's lists); only f32 kernels get the
+ * AVX2 clone. */
+#define TYPES_FLOAT(M, ...)    ONNX_TYPES_FLOAT(ONNX_KERNEL, M, __VA_ARGS__)
+#define TYPES_SIGNED(M, ...)   ONNX_TYPES_SIGNED(M, __VA_ARGS__)
+#define TYPES_UNSIGNED(M, ...) ONNX_TYPES_UNSIGNED(M, __VA_ARGS__)
 
 #define K1(OP, N) OP##_##N
 #define TAB_FLOAT(OP)                                                                              \
@@ -168,8 +155,8 @@ typedef void (*un_fn)(void *o, const void *a, int64_t n);
 #define E_SIGN_S(x, W) (((x) > 0) - ((x) < 0))
 #define E_SIGN_U(x, W) ((x) > 0)
 
-UN_KERNEL(exp, E_EXP, f64, double, double, double, ID, ID, ONNX_KERNEL)
-UN_KERNEL(erf, E_ERF, f64, double, double, double, ID, ID, ONNX_KERNEL)
+UN_KERNEL(exp, E_EXP, f64, double, double, double, ONNX_ID, ONNX_ID, ONNX_KERNEL)
+UN_KERNEL(erf, E_ERF, f64, double, double, double, ONNX_ID, ONNX_ID, ONNX_KERNEL)
 UN_HALF(exp, E_EXP)
 UN_HALF(erf, E_ERF)
 UN_HALF(sqrt, E_SQRT)
