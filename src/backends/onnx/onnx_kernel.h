@@ -64,6 +64,24 @@
   M(__VA_ARGS__, u32, uint32_t, uint32_t, uint32_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)                 \
   M(__VA_ARGS__, u64, uint64_t, uint64_t, uint64_t, ONNX_ID, ONNX_ID, ONNX_KERNEL)
 
+/* Dispatch-table rows for the same lists, [INFERD_TYPE_x] = ROW(OP, name):
+ * ONNX_K1 names the kernel OP_name, ONNX_K3 a binary operator's three
+ * (onnx_bin_kernels). */
+#define ONNX_K1(OP, N) OP##_##N
+#define ONNX_K3(OP, N)                                                                             \
+  { OP##_##N##_vv, OP##_##N##_vs, OP##_##N##_sv }
+#define ONNX_TAB_FLOAT(ROW, OP)                                                                    \
+  [INFERD_TYPE_FP32] = ROW(OP, f32), [INFERD_TYPE_FP64] = ROW(OP, f64),                            \
+  [INFERD_TYPE_FP16] = ROW(OP, f16), [INFERD_TYPE_BF16] = ROW(OP, bf16)
+#define ONNX_TAB_SIGNED(ROW, OP)                                                                   \
+  [INFERD_TYPE_INT8] = ROW(OP, i8), [INFERD_TYPE_INT16] = ROW(OP, i16),                            \
+  [INFERD_TYPE_INT32] = ROW(OP, i32), [INFERD_TYPE_INT64] = ROW(OP, i64)
+#define ONNX_TAB_UNSIGNED(ROW, OP)                                                                 \
+  [INFERD_TYPE_UINT8] = ROW(OP, u8), [INFERD_TYPE_UINT16] = ROW(OP, u16),                          \
+  [INFERD_TYPE_UINT32] = ROW(OP, u32), [INFERD_TYPE_UINT64] = ROW(OP, u64)
+#define ONNX_TAB_NUMERIC(ROW, OP)                                                                  \
+  ONNX_TAB_FLOAT(ROW, OP), ONNX_TAB_SIGNED(ROW, OP), ONNX_TAB_UNSIGNED(ROW, OP)
+
 /* ---- float functions ------------------------------------------------------ */
 
 /* e^x for float, vectorisable (libm's expf is not), within a few ulp: x = n

@@ -30,10 +30,7 @@ typedef void (*act_fn)(void *o, const void *a, int64_t n, const act_params *p);
 /* The floating types (onnx_kernel.h's list); the kernels here ignore the
  * wrapping type and the attribute: no activation is on a hot path. */
 #define TYPES_FLOAT(M, ...) ONNX_TYPES_FLOAT(ONNX_KERNEL, M, __VA_ARGS__)
-#define K1(OP, N)           OP##_##N
-#define TAB_FLOAT(OP)                                                                              \
-  [INFERD_TYPE_FP32] = K1(OP, f32), [INFERD_TYPE_FP64] = K1(OP, f64),                              \
-  [INFERD_TYPE_FP16] = K1(OP, f16), [INFERD_TYPE_BF16] = K1(OP, bf16)
+#define TAB_FLOAT(OP)       ONNX_TAB_FLOAT(ONNX_K1, OP)
 
 #define ACT_KERNEL(OP, EXPR, N, T, C, W, LD, ST, ATTR)                                             \
   ONNX_KERNEL static void OP##_##N(void *o_, const void *a_, int64_t n, const act_params *p) {     \
@@ -209,14 +206,7 @@ TYPES_FLOAT(CLIP_KERNEL, clip)
 ONNX_TYPES_SIGNED(CLIP_KERNEL, clip)
 ONNX_TYPES_UNSIGNED(CLIP_KERNEL, clip)
 
-static const clip_fn clip_k[N_DTYPES] = {
-    [INFERD_TYPE_FP32] = clip_f32,   [INFERD_TYPE_FP64] = clip_f64,
-    [INFERD_TYPE_FP16] = clip_f16,   [INFERD_TYPE_BF16] = clip_bf16,
-    [INFERD_TYPE_INT8] = clip_i8,    [INFERD_TYPE_INT16] = clip_i16,
-    [INFERD_TYPE_INT32] = clip_i32,  [INFERD_TYPE_INT64] = clip_i64,
-    [INFERD_TYPE_UINT8] = clip_u8,   [INFERD_TYPE_UINT16] = clip_u16,
-    [INFERD_TYPE_UINT32] = clip_u32, [INFERD_TYPE_UINT64] = clip_u64,
-};
+static const clip_fn clip_k[N_DTYPES] = {ONNX_TAB_NUMERIC(ONNX_K1, clip)};
 
 /* A bound of type t as its bytes: the lowest or highest value of the type
  * (an infinity for floating types), or f for the attributes of Clip 6. */

@@ -327,13 +327,10 @@ EINSUM_KERNEL(u32, uint32_t, uint32_t)
 EINSUM_KERNEL(u64, uint64_t, uint64_t)
 
 typedef void (*einsum_fn)(const plan *pl, int nin, const void *const *ins, void *out);
-static const einsum_fn einsum_k[INFERD_TYPE_BF16 + 1] = {
-    [INFERD_TYPE_FP32] = einsum_f32,   [INFERD_TYPE_FP64] = einsum_f64,
-    [INFERD_TYPE_INT8] = einsum_i8,    [INFERD_TYPE_INT16] = einsum_i16,
-    [INFERD_TYPE_INT32] = einsum_i32,  [INFERD_TYPE_INT64] = einsum_i64,
-    [INFERD_TYPE_UINT8] = einsum_u8,   [INFERD_TYPE_UINT16] = einsum_u16,
-    [INFERD_TYPE_UINT32] = einsum_u32, [INFERD_TYPE_UINT64] = einsum_u64,
-};
+static const einsum_fn einsum_k[INFERD_TYPE_BF16 + 1] = {[INFERD_TYPE_FP32] = einsum_f32,
+                                                         [INFERD_TYPE_FP64] = einsum_f64,
+                                                         ONNX_TAB_SIGNED(ONNX_K1, einsum),
+                                                         ONNX_TAB_UNSIGNED(ONNX_K1, einsum)};
 
 static int einsum_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                       err *e) {

@@ -30,17 +30,6 @@
 #define TYPES_SIGNED(M, ...)   ONNX_TYPES_SIGNED(M, __VA_ARGS__)
 #define TYPES_UNSIGNED(M, ...) ONNX_TYPES_UNSIGNED(M, __VA_ARGS__)
 
-/* Table rows: [dtype] = ROW(OP, name). */
-#define TAB_FLOAT(ROW, OP)                                                                         \
-  [INFERD_TYPE_FP32] = ROW(OP, f32), [INFERD_TYPE_FP64] = ROW(OP, f64),                            \
-  [INFERD_TYPE_FP16] = ROW(OP, f16), [INFERD_TYPE_BF16] = ROW(OP, bf16)
-#define TAB_SIGNED(ROW, OP)                                                                        \
-  [INFERD_TYPE_INT8] = ROW(OP, i8), [INFERD_TYPE_INT16] = ROW(OP, i16),                            \
-  [INFERD_TYPE_INT32] = ROW(OP, i32), [INFERD_TYPE_INT64] = ROW(OP, i64)
-#define TAB_UNSIGNED(ROW, OP)                                                                      \
-  [INFERD_TYPE_UINT8] = ROW(OP, u8), [INFERD_TYPE_UINT16] = ROW(OP, u16),                          \
-  [INFERD_TYPE_UINT32] = ROW(OP, u32), [INFERD_TYPE_UINT64] = ROW(OP, u64)
-
 /* ---- binary kernels ----------------------------------------------------- */
 
 #define BIN_KERNELS(OP, EXPR, N, T, C, W, LD, ST, ATTR)                                            \
@@ -70,8 +59,6 @@
       o[i] = ST((C)(EXPR(x, y, W)));                                                               \
     }                                                                                              \
   }
-#define K3(OP, N)                                                                                  \
-  { OP##_##N##_vv, OP##_##N##_vs, OP##_##N##_sv }
 
 /* W is the type the arithmetic is done in: the float itself, or an
  * unsigned type at least as wide as int, so that integers wrap. */
@@ -105,7 +92,7 @@
   TYPES_SIGNED(BIN_KERNELS, OP, ES)                                                                \
   TYPES_UNSIGNED(BIN_KERNELS, OP, EU)
 #define BIN_TABLE(OP)                                                                              \
-  { TAB_FLOAT(K3, OP), TAB_SIGNED(K3, OP), TAB_UNSIGNED(K3, OP) }
+  { ONNX_TAB_NUMERIC(ONNX_K3, OP) }
 
 BIN(add, E_ADD, E_ADD, E_ADD)
 BIN(sub, E_SUB, E_SUB, E_SUB)
@@ -126,9 +113,10 @@ static const onnx_bin_kernels div_k[N_DTYPES] = BIN_TABLE(div);
 static const onnx_bin_kernels max_k[N_DTYPES] = BIN_TABLE(max);
 static const onnx_bin_kernels min_k[N_DTYPES] = BIN_TABLE(min);
 static const onnx_bin_kernels fmod_k[N_DTYPES] = BIN_TABLE(fmod);
-static const onnx_bin_kernels pymod_k[N_DTYPES] = {TAB_SIGNED(K3, pymod), TAB_UNSIGNED(K3, pymod)};
+static const onnx_bin_kernels pymod_k[N_DTYPES] = {ONNX_TAB_SIGNED(ONNX_K3, pymod),
+                                                   ONNX_TAB_UNSIGNED(ONNX_K3, pymod)};
 static const onnx_bin_kernels prelu_k[N_DTYPES] = BIN_TABLE(prelu);
-static const onnx_bin_kernels pow_k[N_DTYPES] = {TAB_FLOAT(K3, pow)};
+static const onnx_bin_kernels pow_k[N_DTYPES] = {ONNX_TAB_FLOAT(ONNX_K3, pow)};
 
 /* In-place accumulation for the variadic operators: o = op(o, b) with b
  * contiguous (v) or one repeated value (s). */
@@ -161,7 +149,7 @@ typedef struct acc_kernels {
   TYPES_SIGNED(ACC_KERNELS, OP, ES)                                                                \
   TYPES_UNSIGNED(ACC_KERNELS, OP, EU)
 #define ACC_TABLE(OP)                                                                              \
-  { TAB_FLOAT(A2, OP), TAB_SIGNED(A2, OP), TAB_UNSIGNED(A2, OP) }
+  { ONNX_TAB_NUMERIC(A2, OP) }
 
 ACC(add, E_ADD, E_ADD, E_ADD)
 ACC(max, E_MAX_F, E_MAX_I, E_MAX_I)
@@ -649,9 +637,9 @@ TYPES_SIGNED(UN_KERNEL, relu, E_RELU)
 TYPES_FLOAT(UN_KERNEL, sigmoid, E_SIGMOID)
 TYPES_FLOAT(UN_KERNEL, tanh, E_TANH)
 
-static const un_fn relu_k[N_DTYPES] = {TAB_FLOAT(U1, relu), TAB_SIGNED(U1, relu)};
-static const un_fn sigmoid_k[N_DTYPES] = {TAB_FLOAT(U1, sigmoid)};
-static const un_fn tanh_k[N_DTYPES] = {TAB_FLOAT(U1, tanh)};
+static const un_fn relu_k[N_DTYPES] = {ONNX_TAB_FLOAT(U1, relu), ONNX_TAB_SIGNED(U1, relu)};
+static const un_fn sigmoid_k[N_DTYPES] = {ONNX_TAB_FLOAT(U1, sigmoid)};
+static const un_fn tanh_k[N_DTYPES] = {ONNX_TAB_FLOAT(U1, tanh)};
 
 static int unary_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                        err *e) {

@@ -42,19 +42,9 @@
   M(__VA_ARGS__, u32, uint32_t, uint32_t, ID)                                                      \
   M(__VA_ARGS__, u64, uint64_t, uint64_t, ID)
 
-#define K3(OP, N)                                                                                  \
-  { OP##_##N##_vv, OP##_##N##_vs, OP##_##N##_sv }
-#define TAB_NUM(OP)                                                                                \
-  [INFERD_TYPE_FP32] = K3(OP, f32), [INFERD_TYPE_FP64] = K3(OP, f64),                              \
-  [INFERD_TYPE_FP16] = K3(OP, f16), [INFERD_TYPE_BF16] = K3(OP, bf16),                             \
-  [INFERD_TYPE_INT8] = K3(OP, i8), [INFERD_TYPE_INT16] = K3(OP, i16),                              \
-  [INFERD_TYPE_INT32] = K3(OP, i32), [INFERD_TYPE_INT64] = K3(OP, i64),                            \
-  [INFERD_TYPE_UINT8] = K3(OP, u8), [INFERD_TYPE_UINT16] = K3(OP, u16),                            \
-  [INFERD_TYPE_UINT32] = K3(OP, u32), [INFERD_TYPE_UINT64] = K3(OP, u64)
-#define TAB_BOOL(OP) [INFERD_TYPE_BOOL] = K3(OP, b8)
-#define TAB_UINT(OP)                                                                               \
-  [INFERD_TYPE_UINT8] = K3(OP, u8), [INFERD_TYPE_UINT16] = K3(OP, u16),                            \
-  [INFERD_TYPE_UINT32] = K3(OP, u32), [INFERD_TYPE_UINT64] = K3(OP, u64)
+#define TAB_NUM(OP)  ONNX_TAB_NUMERIC(ONNX_K3, OP)
+#define TAB_UINT(OP) ONNX_TAB_UNSIGNED(ONNX_K3, OP)
+#define TAB_BOOL(OP) [INFERD_TYPE_BOOL] = ONNX_K3(OP, b8)
 
 /* Kernels whose output is OT: bool (uint8_t) for comparisons and logic,
  * the input's type for BitShift. */

@@ -343,14 +343,10 @@ typedef struct reduce_kernels {
   reduce_fn strips, general;
 } reduce_kernels;
 
-#define RK(N)                                                                                      \
+/* A table row (ONNX_TAB_NUMERIC's ROW): both kernels of type N. */
+#define RK(OP, N)                                                                                  \
   { strips_##N, general_##N }
-static const reduce_kernels reduce_k[N_DTYPES] = {
-    [INFERD_TYPE_FP32] = RK(f32),   [INFERD_TYPE_FP64] = RK(f64),   [INFERD_TYPE_FP16] = RK(f16),
-    [INFERD_TYPE_BF16] = RK(bf16),  [INFERD_TYPE_INT8] = RK(i8),    [INFERD_TYPE_INT16] = RK(i16),
-    [INFERD_TYPE_INT32] = RK(i32),  [INFERD_TYPE_INT64] = RK(i64),  [INFERD_TYPE_UINT8] = RK(u8),
-    [INFERD_TYPE_UINT16] = RK(u16), [INFERD_TYPE_UINT32] = RK(u32), [INFERD_TYPE_UINT64] = RK(u64),
-};
+static const reduce_kernels reduce_k[N_DTYPES] = {ONNX_TAB_NUMERIC(RK, reduce)};
 
 /* ---- Reduce* ------------------------------------------------------------ */
 
@@ -545,12 +541,7 @@ ARG_KERNEL(u16, uint16_t, uint16_t, ID)
 ARG_KERNEL(u32, uint32_t, uint32_t, ID)
 ARG_KERNEL(u64, uint64_t, uint64_t, ID)
 
-static const arg_fn arg_k[N_DTYPES] = {
-    [INFERD_TYPE_FP32] = arg_f32,   [INFERD_TYPE_FP64] = arg_f64,   [INFERD_TYPE_FP16] = arg_f16,
-    [INFERD_TYPE_BF16] = arg_bf16,  [INFERD_TYPE_INT8] = arg_i8,    [INFERD_TYPE_INT16] = arg_i16,
-    [INFERD_TYPE_INT32] = arg_i32,  [INFERD_TYPE_INT64] = arg_i64,  [INFERD_TYPE_UINT8] = arg_u8,
-    [INFERD_TYPE_UINT16] = arg_u16, [INFERD_TYPE_UINT32] = arg_u32, [INFERD_TYPE_UINT64] = arg_u64,
-};
+static const arg_fn arg_k[N_DTYPES] = {ONNX_TAB_NUMERIC(ONNX_K1, arg)};
 
 static int arg_infer(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                      err *e) {
@@ -756,14 +747,7 @@ TOPK_KERNEL(u64, uint64_t, uint64_t, ID)
 
 typedef void (*topk_fn)(const void *x, void *v, int64_t *id, int64_t outer, int64_t n,
                         int64_t inner, int64_t k, bool largest);
-static const topk_fn topk_k_[N_DTYPES] = {
-    [INFERD_TYPE_FP32] = topk_f32,   [INFERD_TYPE_FP64] = topk_f64,
-    [INFERD_TYPE_FP16] = topk_f16,   [INFERD_TYPE_BF16] = topk_bf16,
-    [INFERD_TYPE_INT8] = topk_i8,    [INFERD_TYPE_INT16] = topk_i16,
-    [INFERD_TYPE_INT32] = topk_i32,  [INFERD_TYPE_INT64] = topk_i64,
-    [INFERD_TYPE_UINT8] = topk_u8,   [INFERD_TYPE_UINT16] = topk_u16,
-    [INFERD_TYPE_UINT32] = topk_u32, [INFERD_TYPE_UINT64] = topk_u64,
-};
+static const topk_fn topk_k_[N_DTYPES] = {ONNX_TAB_NUMERIC(ONNX_K1, topk)};
 
 /* Indices go to output 1, or to the values' memory's twin when output 1
  * is omitted: the heap needs somewhere to keep them. */
@@ -876,14 +860,7 @@ CUMSUM_KERNEL(u64, uint64_t, uint64_t, ID, ID, W_ADD64)
 
 typedef void (*cumsum_fn)(const void *x, void *y, int64_t outer, int64_t n, int64_t inner,
                           bool exclusive, bool reverse);
-static const cumsum_fn cumsum_k[N_DTYPES] = {
-    [INFERD_TYPE_FP32] = cumsum_f32,   [INFERD_TYPE_FP64] = cumsum_f64,
-    [INFERD_TYPE_FP16] = cumsum_f16,   [INFERD_TYPE_BF16] = cumsum_bf16,
-    [INFERD_TYPE_INT8] = cumsum_i8,    [INFERD_TYPE_INT16] = cumsum_i16,
-    [INFERD_TYPE_INT32] = cumsum_i32,  [INFERD_TYPE_INT64] = cumsum_i64,
-    [INFERD_TYPE_UINT8] = cumsum_u8,   [INFERD_TYPE_UINT16] = cumsum_u16,
-    [INFERD_TYPE_UINT32] = cumsum_u32, [INFERD_TYPE_UINT64] = cumsum_u64,
-};
+static const cumsum_fn cumsum_k[N_DTYPES] = {ONNX_TAB_NUMERIC(ONNX_K1, cumsum)};
 
 static int cumsum_run(const onnx_node *n, const onnx_tensor *const *in, onnx_tensor *const *out,
                       err *e) {

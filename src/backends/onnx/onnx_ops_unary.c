@@ -95,16 +95,9 @@ typedef void (*un_fn)(void *o, const void *a, int64_t n);
 #define TYPES_SIGNED(M, ...)   ONNX_TYPES_SIGNED(M, __VA_ARGS__)
 #define TYPES_UNSIGNED(M, ...) ONNX_TYPES_UNSIGNED(M, __VA_ARGS__)
 
-#define K1(OP, N) OP##_##N
-#define TAB_FLOAT(OP)                                                                              \
-  [INFERD_TYPE_FP32] = K1(OP, f32), [INFERD_TYPE_FP64] = K1(OP, f64),                              \
-  [INFERD_TYPE_FP16] = K1(OP, f16), [INFERD_TYPE_BF16] = K1(OP, bf16)
-#define TAB_SIGNED(OP)                                                                             \
-  [INFERD_TYPE_INT8] = K1(OP, i8), [INFERD_TYPE_INT16] = K1(OP, i16),                              \
-  [INFERD_TYPE_INT32] = K1(OP, i32), [INFERD_TYPE_INT64] = K1(OP, i64)
-#define TAB_UNSIGNED(OP)                                                                           \
-  [INFERD_TYPE_UINT8] = K1(OP, u8), [INFERD_TYPE_UINT16] = K1(OP, u16),                            \
-  [INFERD_TYPE_UINT32] = K1(OP, u32), [INFERD_TYPE_UINT64] = K1(OP, u64)
+#define TAB_FLOAT(OP)    ONNX_TAB_FLOAT(ONNX_K1, OP)
+#define TAB_SIGNED(OP)   ONNX_TAB_SIGNED(ONNX_K1, OP)
+#define TAB_UNSIGNED(OP) ONNX_TAB_UNSIGNED(ONNX_K1, OP)
 
 #define UN_KERNEL(OP, EXPR, N, T, C, W, LD, ST, ATTR)                                              \
   ATTR static void OP##_##N(void *o_, const void *a_, int64_t n) {                                 \
