@@ -321,6 +321,24 @@ int onnx_attr_ints(const Onnx__NodeProto *p, const char *name, int64_t *out, int
 /* A STRING attribute as a NUL-terminated copy in a (def when absent). */
 int onnx_attr_string(const Onnx__NodeProto *p, const char *name, const char *def, arena *a,
                      const char **out, err *e);
+/* auto_pad of Conv, ConvTranspose and the pooling operators. */
+typedef enum onnx_auto_pad {
+  ONNX_PAD_NOTSET,
+  ONNX_PAD_SAME_UPPER,
+  ONNX_PAD_SAME_LOWER,
+  ONNX_PAD_VALID
+} onnx_auto_pad;
+/* auto_pad's value (the attribute's string) as the enum; an error naming
+ * the choices when it is none of them. */
+int onnx_auto_pad_parse(const char *s, onnx_auto_pad *out, err *e);
+/* One spatial axis of a sliding window (Conv, pooling) of reach ext
+ * ((kernel - 1) * dilation + 1) and stride s over an input of extent in:
+ * *pb and *pe come in as the explicit pads and leave as those auto_pad
+ * asks for (VALID: none; SAME_*: an output of ceil(in / s), the odd pad at
+ * the end for SAME_UPPER, at the beginning for SAME_LOWER). Returns
+ * in + pb + pe - ext, negative when the window does not fit. */
+int64_t onnx_window_pads(onnx_auto_pad ap, int64_t in, int64_t s, int64_t ext, int64_t *pb,
+                         int64_t *pe);
 /* The STRING attribute called name as an index into names (n of them);
  * def when the attribute is absent, an error naming the choices when it is
  * none of them. */

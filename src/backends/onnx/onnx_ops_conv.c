@@ -37,11 +37,9 @@
 
 #define MAX_SP 3 /* spatial dimensions oneDNN convolves */
 
-enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
-
 typedef struct conv_attr {
   bool transpose;
-  int auto_pad;
+  onnx_auto_pad auto_pad;
   int n_kernel, n_strides, n_dil, n_pads, n_out_pad, n_out_shape; /* -1: absent */
   int64_t kernel[MAX_SP], strides[MAX_SP], dil[MAX_SP], pads[2 * MAX_SP];
   int64_t out_pad[MAX_SP], out_shape[MAX_SP];
@@ -74,16 +72,7 @@ static int conv_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
        (rc = onnx_attr_ints(p, "output_shape", at->out_shape, MAX_SP, &at->n_out_shape, e))))
     return rc;
   if (!at->transpose) at->n_out_pad = at->n_out_shape = -1;
-  if (strcmp(ap, "NOTSET") == 0)
-    at->auto_pad = PAD_NOTSET;
-  else if (strcmp(ap, "SAME_UPPER") == 0)
-    at->auto_pad = PAD_SAME_UPPER;
-  else if (strcmp(ap, "SAME_LOWER") == 0)
-    at->auto_pad = PAD_SAME_LOWER;
-  else if (strcmp(ap, "VALID") == 0)
-    at->auto_pad = PAD_VALID;
-  else
-    return err_set(e, -EINVAL, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+  if ((rc = onnx_auto_pad_parse(ap, &at->auto_pad, e))) return rc;
   if (at->group < 1)
     return err_set(e, -EINVAL, "group %lld must be positive", (long long)at->group);
   for (int i = 0; i < at->n_strides; i++)
@@ -150,15 +139,7 @@ static int geometry(const conv_attr *at, const onnx_tensor *x, const onnx_tensor
     int64_t ext = (g->k[i] - 1) * g->d[i] + 1; /* the kernel's reach */
     int64_t pb = at->n_pads >= 0 ? at->pads[i] : 0, pe = at->n_pads >= 0 ? at->pads[nsp + i] : 0;
     if (!at->transpose) {
-      if (at->auto_pad == PAD_VALID) pb = pe = 0;
-      if (at->auto_pad == PAD_SAME_UPPER || at->auto_pad == PAD_SAME_LOWER) {
-        int64_t out = (g->in[i] + g->s[i] - 1) / g->s[i];
-        int64_t total = (out - 1) * g->s[i] + ext - g->in[i];
-        if (total < 0) total = 0;
-        pb = at->auto_pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
-        pe = total - pb;
-      }
-      int64_t span = g->in[i] + pb + pe - ext;
+      int64_t span = onnx_window_pads(at->auto_pad, g->in[i], g->s[i], ext, &pb, &pe);
       if (span < 0)
         return err_set(e, -EINVAL, "the kernel (reach %lld) is larger than padded X %s",
                        (long long)ext, onnx_shape_str(sx, x));
@@ -166,8 +147,8 @@ static int geometry(const conv_attr *at, const onnx_tensor *x, const onnx_tensor
     } else {
       int64_t op = at->n_out_pad >= 0 ? at->out_pad[i] : 0;
       int64_t full = g->s[i] * (g->in[i] - 1) + op + ext;
-      if (at->n_out_shape >= 0 || at->auto_pad == PAD_SAME_UPPER ||
-          at->auto_pad == PAD_SAME_LOWER) {
+      if (at->n_out_shape >= 0 || at->auto_pad == ONNX_PAD_SAME_UPPER ||
+          at->auto_pad == ONNX_PAD_SAME_LOWER) {
         int64_t out =
             at->n_out_shape >= 0 ? at->out_shape[at->n_out_shape - nsp + i] : g->in[i] * g->s[i];
         int64_t total = full - out;
@@ -175,7 +156,7 @@ static int geometry(const conv_attr *at, const onnx_tensor *x, const onnx_tensor
          * SAME_LOWER at the start; with output_shape alone, as ONNX
          * Runtime, at the end. An output larger than the kernel reaches
          * (total < 0) gets its extra rows at the end. */
-        if (at->auto_pad == PAD_SAME_LOWER) {
+        if (at->auto_pad == ONNX_PAD_SAME_LOWER) {
           pe = total / 2;
           pb = total - pe;
         } else {
@@ -186,7 +167,7 @@ static int geometry(const conv_attr *at, const onnx_tensor *x, const onnx_tensor
           pe += pb;
           pb = 0;
         }
-      } else if (at->auto_pad == PAD_VALID) {
+      } else if (at->auto_pad == ONNX_PAD_VALID) {
         pb = pe = 0;
       }
       g->out[i] = full - pb - pe;

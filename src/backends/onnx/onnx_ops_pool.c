@@ -25,11 +25,9 @@
 
 #define MAX_SP (ONNX_MAX_DIMS - 2)
 
-enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
-
 typedef struct pool_attr {
   bool max;
-  int auto_pad;
+  onnx_auto_pad auto_pad;
   int n_kernel, n_strides, n_dil, n_pads;
   int64_t kernel[MAX_SP], strides[MAX_SP], dil[MAX_SP], pads[2 * MAX_SP];
   bool ceil, include_pad, col_major;
@@ -57,16 +55,7 @@ static int pool_init(onnx_node *n, const Onnx__NodeProto *p, arena *a, err *e) {
   if (order != 0 && order != 1)
     return err_set(e, -EINVAL, "storage_order %lld is not 0 or 1", (long long)order);
   at->col_major = order == 1;
-  if (strcmp(ap, "NOTSET") == 0)
-    at->auto_pad = PAD_NOTSET;
-  else if (strcmp(ap, "SAME_UPPER") == 0)
-    at->auto_pad = PAD_SAME_UPPER;
-  else if (strcmp(ap, "SAME_LOWER") == 0)
-    at->auto_pad = PAD_SAME_LOWER;
-  else if (strcmp(ap, "VALID") == 0)
-    at->auto_pad = PAD_VALID;
-  else
-    return err_set(e, -EINVAL, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", ap);
+  if ((rc = onnx_auto_pad_parse(ap, &at->auto_pad, e))) return rc;
   if ((at->n_strides >= 0 && at->n_strides != at->n_kernel) ||
       (at->n_dil >= 0 && at->n_dil != at->n_kernel) ||
       (at->n_pads >= 0 && at->n_pads != 2 * at->n_kernel))
@@ -106,15 +95,7 @@ static int pool_geometry(const pool_attr *at, const onnx_tensor *x, pgeom *g, er
     g->d[i] = at->n_dil >= 0 ? at->dil[i] : 1;
     int64_t ext = (g->k[i] - 1) * g->d[i] + 1;
     int64_t pb = at->n_pads >= 0 ? at->pads[i] : 0, pe = at->n_pads >= 0 ? at->pads[g->nsp + i] : 0;
-    if (at->auto_pad == PAD_VALID) pb = pe = 0;
-    if (at->auto_pad == PAD_SAME_UPPER || at->auto_pad == PAD_SAME_LOWER) {
-      int64_t out = (g->in[i] + g->s[i] - 1) / g->s[i];
-      int64_t total = (out - 1) * g->s[i] + ext - g->in[i];
-      if (total < 0) total = 0;
-      pb = at->auto_pad == PAD_SAME_UPPER ? total / 2 : total - total / 2;
-      pe = total - pb;
-    }
-    int64_t span = g->in[i] + pb + pe - ext;
+    int64_t span = onnx_window_pads(at->auto_pad, g->in[i], g->s[i], ext, &pb, &pe);
     if (span < 0)
       return err_set(e, -EINVAL, "the kernel (reach %lld) is larger than padded X %s",
                      (long long)ext, onnx_shape_str(sx, x));

@@ -392,6 +392,29 @@ int onnx_attr_string(const Onnx__NodeProto *p, const char *name, const char *def
   return 0;
 }
 
+int onnx_auto_pad_parse(const char *s, onnx_auto_pad *out, err *e) {
+  static const char *const names[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
+  for (int i = 0; i < 4; i++)
+    if (strcmp(s, names[i]) == 0) {
+      *out = (onnx_auto_pad)i;
+      return 0;
+    }
+  return err_set(e, -EINVAL, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID", s);
+}
+
+int64_t onnx_window_pads(onnx_auto_pad ap, int64_t in, int64_t s, int64_t ext, int64_t *pb,
+                         int64_t *pe) {
+  if (ap == ONNX_PAD_VALID) *pb = *pe = 0;
+  if (ap == ONNX_PAD_SAME_UPPER || ap == ONNX_PAD_SAME_LOWER) {
+    int64_t out = (in + s - 1) / s;
+    int64_t total = (out - 1) * s + ext - in;
+    if (total < 0) total = 0;
+    *pb = ap == ONNX_PAD_SAME_UPPER ? total / 2 : total - total / 2;
+    *pe = total - *pb;
+  }
+  return in + *pb + *pe - ext;
+}
+
 void *onnx_attr_new(onnx_node *n, arena *a, size_t size, err *e) {
   void *at = arena_calloc(a, 1, size);
   if (!at) err_set(e, -ENOMEM, "out of memory");
