@@ -1,8 +1,7 @@
-/* tests/unit/onnx_test_model.h: what the ONNX executor's tests share:
- * building a ModelProto with protobuf-c (every part in one arena), loading
- * it through the backend table with model parameters, running it, and
- * comparing float outputs. Included by test_onnx_conv.c and
- * test_onnx_plan.c (each a program of its own); everything is static
+/* tests/unit/onnx_test_model.h: building an ONNX ModelProto with
+ * protobuf-c (every part in one arena) for the ONNX executor's tests:
+ * test_onnx_ops.c, and through onnx_test_run.h test_onnx_conv.c and
+ * test_onnx_plan.c (each a program of its own). Everything is static
  * inline so that a test using part of it compiles without warnings. */
 #ifndef INFERD_TESTS_ONNX_TEST_MODEL_H
 #define INFERD_TESTS_ONNX_TEST_MODEL_H
@@ -20,25 +19,38 @@
 #include "core/dtype.h"
 #include "onnx/onnx.pb-c.h"
 
-#define T_FLOAT ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT
-#define T_INT64 ONNX__TENSOR_PROTO__DATA_TYPE__INT64
+enum {
+  T_FLOAT = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT,
+  T_DOUBLE = ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE,
+  T_INT32 = ONNX__TENSOR_PROTO__DATA_TYPE__INT32,
+  T_INT64 = ONNX__TENSOR_PROTO__DATA_TYPE__INT64,
+  T_INT8 = ONNX__TENSOR_PROTO__DATA_TYPE__INT8,
+  T_UINT8 = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8,
+  T_FP16 = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16,
+  T_BF16 = ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16,
+  T_BOOL = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL,
+  T_STRING = ONNX__TENSOR_PROTO__DATA_TYPE__STRING,
+};
 
 #define D(...) ((const int64_t[]){__VA_ARGS__})
 #define F(...) ((const float[]){__VA_ARGS__})
 
 /* ---- building ----------------------------------------------------------- */
 
+/* A ModelProto under construction; everything in it lives in one arena. */
 typedef struct mb {
   arena *a;
   Onnx__ModelProto model;
   Onnx__GraphProto graph;
-  Onnx__OperatorSetIdProto *opsets[2];
+  Onnx__OperatorSetIdProto *opsets[4];
   Onnx__NodeProto *nodes[64];
   Onnx__TensorProto *inits[64];
   Onnx__ValueInfoProto *ins[16], *outs[16];
 } mb;
 
-static inline mb *mb_new(int opset) {
+/* A model importing the default domain at opset (none when 0) and, when
+ * extra_domain is set, that domain at extra_version. */
+static inline mb *mb_new_domain(int opset, const char *extra_domain, int extra_version) {
   arena *a = arena_create(1 << 16);
   mb *b = arena_calloc(a, 1, sizeof *b);
   b->a = a;
@@ -49,12 +61,17 @@ static inline mb *mb_new(int opset) {
   b->model.graph = &b->graph;
   b->graph.name = "g";
   b->model.opset_import = b->opsets;
-  Onnx__OperatorSetIdProto *o = arena_calloc(a, 1, sizeof *o);
-  onnx__operator_set_id_proto__init(o);
-  o->domain = "";
-  o->has_version = true;
-  o->version = opset;
-  b->opsets[b->model.n_opset_import++] = o;
+  const char *domains[2] = {opset ? "" : NULL, extra_domain};
+  const int versions[2] = {opset, extra_version};
+  for (int i = 0; i < 2; i++) {
+    if (!domains[i]) continue;
+    Onnx__OperatorSetIdProto *o = arena_calloc(a, 1, sizeof *o);
+    onnx__operator_set_id_proto__init(o);
+    o->domain = (char *)domains[i];
+    o->has_version = true;
+    o->version = versions[i];
+    b->opsets[b->model.n_opset_import++] = o;
+  }
   b->graph.node = b->nodes;
   b->graph.initializer = b->inits;
   b->graph.input = b->ins;
@@ -62,15 +79,18 @@ static inline mb *mb_new(int opset) {
   return b;
 }
 
+static inline mb *mb_new(int opset) { return mb_new_domain(opset, NULL, 0); }
+
 static inline void mb_free(mb *b) { arena_destroy(b->a); }
 
-/* A float tensor ValueInfo; a dim of -1 is a dim_param "N"; ndim < 0
- * leaves the shape out. */
-static inline Onnx__ValueInfoProto *mb_value_info(mb *b, const char *name, int ndim,
+/* A tensor ValueInfo: type 0 leaves the type out, ndim < 0 the shape; a
+ * dim of -1 is a dim_param "N". */
+static inline Onnx__ValueInfoProto *mb_value_info(mb *b, const char *name, int type, int ndim,
                                                   const int64_t *dims) {
   Onnx__ValueInfoProto *vi = arena_calloc(b->a, 1, sizeof *vi);
   onnx__value_info_proto__init(vi);
   vi->name = arena_strdup(b->a, name);
+  if (!type) return vi;
   Onnx__TypeProto *tp = arena_calloc(b->a, 1, sizeof *tp);
   Onnx__TypeProto__Tensor *tt = arena_calloc(b->a, 1, sizeof *tt);
   onnx__type_proto__init(tp);
@@ -78,7 +98,7 @@ static inline Onnx__ValueInfoProto *mb_value_info(mb *b, const char *name, int n
   tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
   tp->tensor_type = tt;
   tt->has_elem_type = true;
-  tt->elem_type = T_FLOAT;
+  tt->elem_type = type;
   vi->type = tp;
   if (ndim < 0) return vi;
   Onnx__TensorShapeProto *sp = arena_calloc(b->a, 1, sizeof *sp);
@@ -101,17 +121,31 @@ static inline Onnx__ValueInfoProto *mb_value_info(mb *b, const char *name, int n
   return vi;
 }
 
-static inline void mb_input(mb *b, const char *name, int ndim, const int64_t *dims) {
-  b->ins[b->graph.n_input++] = mb_value_info(b, name, ndim, dims);
+static inline void mb_input(mb *b, const char *name, int type, int ndim, const int64_t *dims) {
+  b->ins[b->graph.n_input++] = mb_value_info(b, name, type, ndim, dims);
 }
 
-static inline void mb_output(mb *b, const char *name, int ndim, const int64_t *dims) {
-  b->outs[b->graph.n_output++] = mb_value_info(b, name, ndim, dims);
+static inline void mb_output(mb *b, const char *name, int type, int ndim, const int64_t *dims) {
+  b->outs[b->graph.n_output++] = mb_value_info(b, name, type, ndim, dims);
 }
 
-/* An initializer with raw data: FP32 (or INT64 when type says so). */
-static inline void mb_init_typed(mb *b, const char *name, int type, int ndim, const int64_t *dims,
-                                 const void *data) {
+/* Bytes per element of an ONNX tensor type. */
+static inline size_t proto_size(int type) {
+  switch (type) {
+  case T_DOUBLE:
+  case T_INT64: return 8;
+  case T_FP16:
+  case T_BF16: return 2;
+  case T_INT8:
+  case T_UINT8:
+  case T_BOOL: return 1;
+  default: return 4;
+  }
+}
+
+/* A tensor with raw_data. */
+static inline Onnx__TensorProto *mb_tensor(mb *b, const char *name, int type, int ndim,
+                                           const int64_t *dims, const void *data) {
   Onnx__TensorProto *t = arena_calloc(b->a, 1, sizeof *t);
   onnx__tensor_proto__init(t);
   t->name = arena_strdup(b->a, name);
@@ -123,23 +157,25 @@ static inline void mb_init_typed(mb *b, const char *name, int type, int ndim, co
   for (int i = 0; i < ndim; i++)
     n *= t->dims[i] = dims[i];
   t->has_raw_data = true;
-  t->raw_data.len = (size_t)n * (type == T_INT64 ? 8 : 4);
+  t->raw_data.len = (size_t)n * proto_size(type);
   t->raw_data.data = arena_alloc(b->a, t->raw_data.len + 1);
   memcpy(t->raw_data.data, data, t->raw_data.len);
-  b->inits[b->graph.n_initializer++] = t;
+  return t;
 }
 
-static inline void mb_init(mb *b, const char *name, int ndim, const int64_t *dims,
-                           const float *data) {
-  mb_init_typed(b, name, T_FLOAT, ndim, dims, data);
+/* An initializer with raw data. */
+static inline void mb_init(mb *b, const char *name, int type, int ndim, const int64_t *dims,
+                           const void *data) {
+  b->inits[b->graph.n_initializer++] = mb_tensor(b, name, type, ndim, dims, data);
 }
 
-/* A node; ins and outs are comma-separated names ("" for an omitted one). */
+/* A node (name NULL: none); ins and outs are comma-separated names ("" for
+ * an omitted one). */
 static inline Onnx__NodeProto *mb_node(mb *b, const char *name, const char *op, const char *ins,
                                        const char *outs) {
   Onnx__NodeProto *n = arena_calloc(b->a, 1, sizeof *n);
   onnx__node_proto__init(n);
-  n->name = arena_strdup(b->a, name);
+  n->name = name ? arena_strdup(b->a, name) : NULL;
   n->op_type = arena_strdup(b->a, op);
   const char *lists[2] = {ins, outs};
   for (int l = 0; l < 2; l++) {
@@ -200,6 +236,13 @@ static inline void attr_ints(mb *b, Onnx__NodeProto *n, const char *name, size_t
   memcpy(at->ints, v, count * sizeof *v);
 }
 
+static inline void attr_floats(mb *b, Onnx__NodeProto *n, const char *name, size_t count,
+                               const float *v) {
+  Onnx__AttributeProto *at = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+  at->n_floats = count;
+  at->floats = (float *)v;
+}
+
 static inline void attr_s(mb *b, Onnx__NodeProto *n, const char *name, const char *v) {
   Onnx__AttributeProto *at = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
   at->has_s = true;
@@ -207,145 +250,16 @@ static inline void attr_s(mb *b, Onnx__NodeProto *n, const char *name, const cha
   at->s.data = (uint8_t *)arena_strdup(b->a, v);
 }
 
+static inline void attr_t(mb *b, Onnx__NodeProto *n, const char *name, Onnx__TensorProto *t) {
+  Onnx__AttributeProto *at = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
+  at->t = t;
+}
+
 static inline uint8_t *mb_pack(mb *b, size_t *len) {
   *len = onnx__model_proto__get_packed_size(&b->model);
   uint8_t *buf = malloc(*len + 1);
   onnx__model_proto__pack(&b->model, buf);
   return buf;
-}
-
-/* The model parsed straight into a graph (no backend), b freed. */
-static inline onnx_model *mb_parse(mb *b, onnx_optimize opt) {
-  size_t len;
-  uint8_t *bytes = mb_pack(b, &len);
-  mb_free(b);
-  onnx_model *m = NULL;
-  err e = {0};
-  int rc = onnx_model_parse_opt(bytes, len, opt, &m, &e);
-  free(bytes);
-  if (rc) print_message("parse failed: %s\n", e.msg);
-  assert_int_equal(rc, 0);
-  return m;
-}
-
-/* ---- loading and running through the backend ---------------------------- */
-
-typedef struct model {
-  void *m, *inst;
-  char err[512];
-} model;
-
-/* Loads the packed model (b is kept: the same bytes may be loaded again)
- * with optimisation "all" or "none" and max_batch_size 0. */
-static inline int load_opt(mb *b, const char *optimize, const char *threads, model *md) {
-  memset(md, 0, sizeof *md);
-  size_t len;
-  uint8_t *bytes = mb_pack(b, &len);
-  char path[] = "/tmp/inferd_onnx_test_XXXXXX";
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, bytes, len), (ssize_t)len);
-  close(fd);
-  free(bytes);
-  inferd_param params[2] = {{"graph_optimization", optimize}, {"intra_op_threads", threads}};
-  inferd_model_desc d = {
-      .name = "test", .version = 1, .model_path = path, .n_params = 2, .params = params};
-  const inferd_backend *be = onnx_backend();
-  int rc = be->model_load(&d, &md->m, md->err, sizeof md->err);
-  unlink(path);
-  if (rc) {
-    md->m = NULL;
-    return rc;
-  }
-  rc = be->instance_create(md->m, 0, &md->inst, md->err, sizeof md->err);
-  if (rc) {
-    be->model_unload(md->m);
-    md->m = NULL;
-  }
-  return rc;
-}
-
-static inline void must_load_opt(mb *b, const char *optimize, model *md) {
-  int rc = load_opt(b, optimize, "1", md);
-  if (rc) print_message("load (%s) failed: %s\n", optimize, md->err);
-  assert_int_equal(rc, 0);
-}
-
-static inline void unload(model *md) {
-  if (md->inst) onnx_backend()->instance_destroy(md->inst);
-  if (md->m) onnx_backend()->model_unload(md->m);
-  md->inst = md->m = NULL;
-}
-
-typedef struct test_exec {
-  inferd_exec x;
-  void *ptrs[16];
-  int n;
-} test_exec;
-
-static inline void *test_alloc(inferd_exec *x, size_t bytes) {
-  test_exec *t = (test_exec *)x;
-  if (t->n == 16) return NULL;
-  return t->ptrs[t->n++] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-}
-
-static inline inferd_tensor tin(const char *name, int ndim, const int64_t *dims,
-                                const float *data) {
-  inferd_tensor x = {.name = name, .dtype = INFERD_TYPE_FP32, .ndim = ndim, .data = (void *)data};
-  memcpy(x.shape, dims, (size_t)ndim * sizeof dims[0]);
-  x.byte_size = (size_t)shape_elements(dims, ndim) * sizeof(float);
-  return x;
-}
-
-/* Executes; outputs get their data from test_alloc, freed by run_done. */
-static inline int run(model *md, test_exec *t, size_t n_in, const inferd_tensor *in, size_t n_out,
-                      inferd_tensor *out) {
-  memset(t, 0, sizeof *t);
-  t->x = (inferd_exec){.n_inputs = n_in,
-                       .inputs = in,
-                       .n_outputs = n_out,
-                       .outputs = out,
-                       .alloc = test_alloc,
-                       .error = md->err,
-                       .error_size = sizeof md->err};
-  return onnx_backend()->execute(md->inst, &t->x);
-}
-
-static inline void run_done(test_exec *t) {
-  for (int i = 0; i < t->n; i++)
-    free(t->ptrs[i]);
-  t->n = 0;
-}
-
-/* Whether got is want within tol (absolute plus relative). */
-static inline bool close_f32(const float *got, const float *want, int64_t n, float tol) {
-  for (int64_t i = 0; i < n; i++)
-    if (!(fabsf(got[i] - want[i]) <= tol + tol * fabsf(want[i]))) {
-      print_message("element %lld: got %.9g, want %.9g\n", (long long)i, got[i], want[i]);
-      return false;
-    }
-  return true;
-}
-
-/* Checks an output's shape and values. */
-static inline void expect_f32(const inferd_tensor *o, int ndim, const int64_t *dims,
-                              const float *want, float tol) {
-  assert_int_equal(o->dtype, INFERD_TYPE_FP32);
-  assert_int_equal(o->ndim, ndim);
-  for (int i = 0; i < ndim; i++)
-    assert_int_equal(o->shape[i], dims[i]);
-  int64_t n = shape_elements(dims, ndim);
-  assert_int_equal(o->byte_size, (size_t)n * sizeof(float));
-  assert_true(close_f32(o->data, want, n, tol));
-}
-
-/* Deterministic values in [-1, 1). */
-static inline void fill(float *v, int64_t n, uint32_t seed) {
-  uint32_t s = seed * 2654435761u + 1;
-  for (int64_t i = 0; i < n; i++) {
-    s = s * 1664525u + 1013904223u;
-    v[i] = (float)(s >> 8) / (float)(1u << 23) - 1.0f;
-  }
 }
 
 #endif

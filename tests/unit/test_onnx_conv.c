@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "onnx_test_model.h"
+#include "onnx_test_run.h"
 
 /* ---- reference loops ---------------------------------------------------- */
 
@@ -152,12 +152,12 @@ static void check_conv(const conv_case *c, bool w_input) {
   ref_conv(&g, x, w, c->bias ? b : NULL, want);
 
   mb *m = mb_new(13);
-  mb_input(m, "x", nd, xd);
+  mb_input(m, "x", T_FLOAT, nd, xd);
   if (w_input)
-    mb_input(m, "w", nd, wd);
+    mb_input(m, "w", T_FLOAT, nd, wd);
   else
-    mb_init(m, "w", nd, wd, w);
-  if (c->bias) mb_init(m, "b", 1, &g.M, b);
+    mb_init(m, "w", T_FLOAT, nd, wd, w);
+  if (c->bias) mb_init(m, "b", T_FLOAT, 1, &g.M, b);
   Onnx__NodeProto *n = mb_node(m, "conv", "Conv", c->bias ? "x,w,b" : "x,w", "y");
   int64_t s[3], d[3];
   for (int i = 0; i < c->nsp; i++) {
@@ -172,7 +172,7 @@ static void check_conv(const conv_case *c, bool w_input) {
     attr_s(m, n, "auto_pad", c->auto_pad);
   else
     attr_ints(m, n, "pads", 2 * (size_t)c->nsp, c->pads);
-  mb_output(m, "y", nd, yd);
+  mb_output(m, "y", T_FLOAT, nd, yd);
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
@@ -195,11 +195,11 @@ static void check_conv(const conv_case *c, bool w_input) {
 /* 1..9 convolved with a diagonal 2x2 kernel, plus a bias, by hand. */
 static void conv_by_hand(void **state) {
   mb *m = mb_new(11);
-  mb_input(m, "x", 4, D(1, 1, 3, 3));
-  mb_init(m, "w", 4, D(1, 1, 2, 2), F(1, 0, 0, 1));
-  mb_init(m, "b", 1, D(1), F(0.5f));
+  mb_input(m, "x", T_FLOAT, 4, D(1, 1, 3, 3));
+  mb_init(m, "w", T_FLOAT, 4, D(1, 1, 2, 2), F(1, 0, 0, 1));
+  mb_init(m, "b", T_FLOAT, 1, D(1), F(0.5f));
   mb_node(m, "c", "Conv", "x,w,b", "y");
-  mb_output(m, "y", 4, D(1, 1, 2, 2));
+  mb_output(m, "y", T_FLOAT, 4, D(1, 1, 2, 2));
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
@@ -305,9 +305,9 @@ static void check_deconv(const deconv_case *c) {
   ref_deconv(&g, x, w, b, want);
 
   mb *m = mb_new(13);
-  mb_input(m, "x", nd, xd);
-  mb_init(m, "w", nd, wd, w);
-  mb_init(m, "b", 1, &g.M, b);
+  mb_input(m, "x", T_FLOAT, nd, xd);
+  mb_init(m, "w", T_FLOAT, nd, wd, w);
+  mb_init(m, "b", T_FLOAT, 1, &g.M, b);
   Onnx__NodeProto *n = mb_node(m, "deconv", "ConvTranspose", "x,w,b", "y");
   int64_t s[3], d[3];
   for (int i = 0; i < c->nsp; i++) {
@@ -322,7 +322,7 @@ static void check_deconv(const deconv_case *c) {
   if (c->out_pad[0] || (c->nsp > 1 && c->out_pad[1]))
     attr_ints(m, n, "output_padding", (size_t)c->nsp, c->out_pad);
   if (c->out_shape[0]) attr_ints(m, n, "output_shape", (size_t)c->nsp, c->out_shape);
-  mb_output(m, "y", nd, yd);
+  mb_output(m, "y", T_FLOAT, nd, yd);
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
@@ -345,11 +345,11 @@ static void check_deconv(const deconv_case *c) {
 /* A 2x2 kernel of ones at stride 2 copies each input into a 2x2 block. */
 static void conv_transpose_by_hand(void **state) {
   mb *m = mb_new(11);
-  mb_input(m, "x", 4, D(1, 1, 2, 2));
-  mb_init(m, "w", 4, D(1, 1, 2, 2), F(1, 1, 1, 1));
+  mb_input(m, "x", T_FLOAT, 4, D(1, 1, 2, 2));
+  mb_init(m, "w", T_FLOAT, 4, D(1, 1, 2, 2), F(1, 1, 1, 1));
   Onnx__NodeProto *n = mb_node(m, "t", "ConvTranspose", "x,w", "y");
   attr_ints(m, n, "strides", 2, D(2, 2));
-  mb_output(m, "y", 4, D(1, 1, 4, 4));
+  mb_output(m, "y", T_FLOAT, 4, D(1, 1, 4, 4));
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
@@ -396,7 +396,7 @@ typedef struct pool_spec {
 static void run_pool(const pool_spec *p, int64_t h, int64_t w, const float *x, int64_t oh,
                      int64_t ow, const float *want, const int64_t *want_idx) {
   mb *m = mb_new(12);
-  mb_input(m, "x", 4, D(1, 1, h, w));
+  mb_input(m, "x", T_FLOAT, 4, D(1, 1, h, w));
   Onnx__NodeProto *n = mb_node(m, "p", p->op, "x", p->indices ? "y,i" : "y");
   attr_ints(m, n, "kernel_shape", 2, p->k);
   if (p->s[0]) attr_ints(m, n, "strides", 2, p->s);
@@ -406,9 +406,9 @@ static void run_pool(const pool_spec *p, int64_t h, int64_t w, const float *x, i
   if (p->include_pad) attr_i(m, n, "count_include_pad", 1);
   if (p->col_major) attr_i(m, n, "storage_order", 1);
   if (p->auto_pad) attr_s(m, n, "auto_pad", p->auto_pad);
-  mb_output(m, "y", 4, D(1, 1, oh, ow));
+  mb_output(m, "y", T_FLOAT, 4, D(1, 1, oh, ow));
   if (p->indices) {
-    Onnx__ValueInfoProto *vi = mb_value_info(m, "i", 4, D(1, 1, oh, ow));
+    Onnx__ValueInfoProto *vi = mb_value_info(m, "i", T_FLOAT, 4, D(1, 1, oh, ow));
     vi->type->tensor_type->elem_type = T_INT64;
     m->outs[m->graph.n_output++] = vi;
   }
@@ -490,9 +490,9 @@ static void avgpool_by_hand(void **state) {
 static void global_pools(void **state) {
   for (int max = 0; max < 2; max++) {
     mb *m = mb_new(13);
-    mb_input(m, "x", 4, D(1, 2, 2, 2));
+    mb_input(m, "x", T_FLOAT, 4, D(1, 2, 2, 2));
     mb_node(m, "g", max ? "GlobalMaxPool" : "GlobalAveragePool", "x", "y");
-    mb_output(m, "y", 4, D(1, 2, 1, 1));
+    mb_output(m, "y", T_FLOAT, 4, D(1, 2, 1, 1));
     model md;
     must_load_opt(m, "all", &md);
     mb_free(m);
@@ -510,14 +510,14 @@ static void global_pools(void **state) {
 
 static void batchnorm_by_hand(void **state) {
   mb *m = mb_new(15);
-  mb_input(m, "x", 4, D(1, 2, 1, 2));
-  mb_init(m, "s", 1, D(2), F(2, 1));
-  mb_init(m, "b", 1, D(2), F(1, 0));
-  mb_init(m, "mean", 1, D(2), F(0.5f, -1));
-  mb_init(m, "var", 1, D(2), F(3, 0));
+  mb_input(m, "x", T_FLOAT, 4, D(1, 2, 1, 2));
+  mb_init(m, "s", T_FLOAT, 1, D(2), F(2, 1));
+  mb_init(m, "b", T_FLOAT, 1, D(2), F(1, 0));
+  mb_init(m, "mean", T_FLOAT, 1, D(2), F(0.5f, -1));
+  mb_init(m, "var", T_FLOAT, 1, D(2), F(3, 0));
   Onnx__NodeProto *n = mb_node(m, "bn", "BatchNormalization", "x,s,b,mean,var", "y");
   attr_f(m, n, "epsilon", 1.0f);
-  mb_output(m, "y", 4, D(1, 2, 1, 2));
+  mb_output(m, "y", T_FLOAT, 4, D(1, 2, 1, 2));
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
@@ -534,14 +534,14 @@ static void batchnorm_by_hand(void **state) {
 /* Training-mode outputs of the old form are refused with a reason. */
 static void batchnorm_training_refused(void **state) {
   mb *m = mb_new(9);
-  mb_input(m, "x", 4, D(1, 2, 1, 2));
+  mb_input(m, "x", T_FLOAT, 4, D(1, 2, 1, 2));
   for (int k = 0; k < 4; k++) {
     char name[8];
     snprintf(name, sizeof name, "p%d", k);
-    mb_init(m, name, 1, D(2), F(1, 1));
+    mb_init(m, name, T_FLOAT, 1, D(2), F(1, 1));
   }
   mb_node(m, "bn", "BatchNormalization", "x,p0,p1,p2,p3", "y,rm,rv");
-  mb_output(m, "y", 4, D(1, 2, 1, 2));
+  mb_output(m, "y", T_FLOAT, 4, D(1, 2, 1, 2));
   model md;
   assert_int_equal(load_opt(m, "all", "1", &md), -ENOTSUP);
   mb_free(m);
@@ -550,12 +550,12 @@ static void batchnorm_training_refused(void **state) {
 
 static void instancenorm_by_hand(void **state) {
   mb *m = mb_new(6);
-  mb_input(m, "x", 3, D(1, 2, 4));
-  mb_init(m, "s", 1, D(2), F(1, 2));
-  mb_init(m, "b", 1, D(2), F(0, 1));
+  mb_input(m, "x", T_FLOAT, 3, D(1, 2, 4));
+  mb_init(m, "s", T_FLOAT, 1, D(2), F(1, 2));
+  mb_init(m, "b", T_FLOAT, 1, D(2), F(0, 1));
   Onnx__NodeProto *n = mb_node(m, "in", "InstanceNormalization", "x,s,b", "y");
   attr_f(m, n, "epsilon", 0);
-  mb_output(m, "y", 3, D(1, 2, 4));
+  mb_output(m, "y", T_FLOAT, 3, D(1, 2, 4));
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
@@ -588,13 +588,13 @@ static void lrn_sizes(void **state) {
         want[c * S + i] = (float)(x[c * S + i] / pow(bias + alpha / size * sq, beta));
       }
     mb *m = mb_new(13);
-    mb_input(m, "x", 3, D(1, C, S));
+    mb_input(m, "x", T_FLOAT, 3, D(1, C, S));
     Onnx__NodeProto *n = mb_node(m, "lrn", "LRN", "x", "y");
     attr_i(m, n, "size", size);
     attr_f(m, n, "alpha", alpha);
     attr_f(m, n, "beta", beta);
     attr_f(m, n, "bias", bias);
-    mb_output(m, "y", 3, D(1, C, S));
+    mb_output(m, "y", T_FLOAT, 3, D(1, C, S));
     model md;
     must_load_opt(m, "all", &md);
     mb_free(m);
@@ -624,8 +624,8 @@ static void conv_node(mb *m, const char *name, const char *in, const char *out, 
   fill(bd, M, seed + 100);
   for (int64_t i = 0; i < nw; i++)
     wd[i] *= 0.5f;
-  mb_init(m, w, 4, D(M, C / g, k, k), wd);
-  mb_init(m, b, 1, &M, bd);
+  mb_init(m, w, T_FLOAT, 4, D(M, C / g, k, k), wd);
+  mb_init(m, b, T_FLOAT, 1, &M, bd);
   free(wd);
   Onnx__NodeProto *n = mb_node(m, name, "Conv", ins, out);
   attr_ints(m, n, "kernel_shape", 2, D(k, k));
@@ -645,7 +645,7 @@ static void bn_node(mb *m, const char *name, const char *in, const char *out, in
     if (k == 3)
       for (int64_t i = 0; i < C; i++)
         v[i] = v[i] * v[i] + 0.5f;
-    mb_init(m, names[k], 1, &C, v);
+    mb_init(m, names[k], T_FLOAT, 1, &C, v);
   }
   snprintf(ins, sizeof ins, "%s,%s,%s,%s,%s", in, names[0], names[1], names[2], names[3]);
   attr_f(m, mb_node(m, name, "BatchNormalization", ins, out), "epsilon", 1e-3f);
@@ -657,7 +657,7 @@ static void bn_node(mb *m, const char *name, const char *in, const char *out, in
  * branch), MaxPool, GlobalAveragePool, Flatten, MatMul+Add (bias)+Relu. */
 static mb *cnn_model(void) {
   mb *m = mb_new(14); /* HardSwish */
-  mb_input(m, "x", 4, D(-1, 8, 10, 10));
+  mb_input(m, "x", T_FLOAT, 4, D(-1, 8, 10, 10));
   conv_node(m, "c1", "x", "c1", 8, 16, 3, 1, 10);
   bn_node(m, "bn1", "c1", "b1", 16, 20);
   mb_node(m, "r1", "Relu", "b1", "r1");
@@ -667,8 +667,8 @@ static mb *cnn_model(void) {
   mb_node(m, "add", "Add", "b2,skip", "a2");
   mb_node(m, "r2", "Relu", "a2", "r2");
   conv_node(m, "c3", "r2", "c3", 16, 8, 3, 1, 60);
-  mb_init(m, "lo", 0, NULL, F(0));
-  mb_init(m, "hi", 0, NULL, F(6));
+  mb_init(m, "lo", T_FLOAT, 0, NULL, F(0));
+  mb_init(m, "hi", T_FLOAT, 0, NULL, F(6));
   mb_node(m, "clip", "Clip", "c3,lo,hi", "r3");
   conv_node(m, "dw", "r3", "dw", 8, 8, 3, 8, 70);
   attr_f(m, mb_node(m, "lrelu", "LeakyRelu", "dw", "r4"), "alpha", 0.1f);
@@ -687,12 +687,12 @@ static mb *cnn_model(void) {
   float wf[16 * 10], bf[10];
   fill(wf, 160, 99);
   fill(bf, 10, 98);
-  mb_init(m, "wf", 2, D(16, 10), wf);
-  mb_init(m, "bf", 1, D(10), bf);
+  mb_init(m, "wf", T_FLOAT, 2, D(16, 10), wf);
+  mb_init(m, "bf", T_FLOAT, 1, D(10), bf);
   mb_node(m, "fc", "MatMul", "f7,wf", "fc");
   mb_node(m, "fcb", "Add", "fc,bf", "fcb");
   mb_node(m, "fcr", "Relu", "fcb", "y");
-  mb_output(m, "y", 2, D(-1, 10));
+  mb_output(m, "y", T_FLOAT, 2, D(-1, 10));
   return m;
 }
 
@@ -741,7 +741,7 @@ static void fused_equals_unfused(void **state) {
  * the graph as written, and against oneDNN's direct kernel. */
 static void winograd_fused(void **state) {
   mb *m = mb_new(13);
-  mb_input(m, "x", 4, D(-1, 32, 9, 11));
+  mb_input(m, "x", T_FLOAT, 4, D(-1, 32, 9, 11));
   conv_node(m, "c1", "x", "c1", 32, 32, 3, 1, 1);
   bn_node(m, "bn1", "c1", "b1", 32, 2);
   mb_node(m, "r1", "Relu", "b1", "r1");
@@ -754,7 +754,7 @@ static void winograd_fused(void **state) {
   conv_node(m, "c4", "s3", "c4", 40, 32, 3, 1, 5);
   mb_node(m, "addg", "Add", "c4,g", "a4"); /* g [N,32,1,1] broadcasts */
   mb_node(m, "r4", "Relu", "a4", "y");
-  mb_output(m, "y", 4, D(-1, 32, 9, 11));
+  mb_output(m, "y", T_FLOAT, 4, D(-1, 32, 9, 11));
   model fused, plain, direct;
   must_load_opt(m, "all", &fused);
   must_load_opt(m, "none", &plain);
@@ -777,17 +777,17 @@ static void winograd_fused(void **state) {
  * second Conv whose result is a graph output too. */
 static void layout_boundaries(void **state) {
   mb *m = mb_new(13);
-  mb_input(m, "x", 4, D(2, 8, 6, 6));
+  mb_input(m, "x", T_FLOAT, 4, D(2, 8, 6, 6));
   conv_node(m, "c1", "x", "c", 8, 16, 3, 1, 1);
   attr_i(m, mb_node(m, "flat", "Flatten", "c", "f"), "axis", 1);
   Onnx__NodeProto *mp = mb_node(m, "mp", "MaxPool", "c", "p");
   attr_ints(m, mp, "kernel_shape", 2, D(2, 2));
   attr_ints(m, mp, "strides", 2, D(2, 2));
   conv_node(m, "c2", "c", "c2", 16, 8, 1, 1, 2);
-  mb_output(m, "c", 4, D(2, 16, 6, 6));
-  mb_output(m, "f", 2, D(2, 16 * 36));
-  mb_output(m, "p", 4, D(2, 16, 3, 3));
-  mb_output(m, "c2", 4, D(2, 8, 6, 6));
+  mb_output(m, "c", T_FLOAT, 4, D(2, 16, 6, 6));
+  mb_output(m, "f", T_FLOAT, 2, D(2, 16 * 36));
+  mb_output(m, "p", T_FLOAT, 4, D(2, 16, 3, 3));
+  mb_output(m, "c2", T_FLOAT, 4, D(2, 8, 6, 6));
   model fused, plain;
   must_load_opt(m, "all", &fused);
   must_load_opt(m, "none", &plain);

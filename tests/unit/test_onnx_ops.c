@@ -3,8 +3,8 @@
  * errors (unsupported operators and attributes, malformed and truncated
  * files, cycles, missing inputs, configurations that do not fit), and the
  * executor (memory plan, outputs in place or copied, plan cache, shapes
- * computed from shapes). Models are built here with protobuf-c and loaded
- * through the backend table. */
+ * computed from shapes). Models are built with onnx_test_model.h and
+ * loaded through the backend table. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,226 +23,7 @@
 #include "core/arena.h"
 #include "core/dtype.h"
 #include "onnx/onnx.pb-c.h"
-
-enum {
-  T_FLOAT = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT,
-  T_DOUBLE = ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE,
-  T_INT32 = ONNX__TENSOR_PROTO__DATA_TYPE__INT32,
-  T_INT64 = ONNX__TENSOR_PROTO__DATA_TYPE__INT64,
-  T_INT8 = ONNX__TENSOR_PROTO__DATA_TYPE__INT8,
-  T_UINT8 = ONNX__TENSOR_PROTO__DATA_TYPE__UINT8,
-  T_FP16 = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16,
-  T_BF16 = ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16,
-  T_BOOL = ONNX__TENSOR_PROTO__DATA_TYPE__BOOL,
-  T_STRING = ONNX__TENSOR_PROTO__DATA_TYPE__STRING,
-};
-
-#define D(...) ((const int64_t[]){__VA_ARGS__})
-#define F(...) ((const float[]){__VA_ARGS__})
-
-/* ---- building models ---------------------------------------------------- */
-
-/* A ModelProto under construction; everything in it lives in one arena. */
-typedef struct mb {
-  arena *a;
-  Onnx__ModelProto model;
-  Onnx__GraphProto graph;
-  Onnx__OperatorSetIdProto *opsets[4];
-  Onnx__NodeProto *nodes[64];
-  Onnx__TensorProto *inits[32];
-  Onnx__ValueInfoProto *ins[8], *outs[8];
-} mb;
-
-static mb *mb_new_domain(int opset, const char *extra_domain, int extra_version) {
-  arena *a = arena_create(1 << 16);
-  mb *b = arena_calloc(a, 1, sizeof *b);
-  b->a = a;
-  onnx__model_proto__init(&b->model);
-  onnx__graph_proto__init(&b->graph);
-  b->model.has_ir_version = true;
-  b->model.ir_version = 8;
-  b->model.graph = &b->graph;
-  b->graph.name = "g";
-  b->model.opset_import = b->opsets;
-  if (opset) {
-    Onnx__OperatorSetIdProto *o = arena_calloc(a, 1, sizeof *o);
-    onnx__operator_set_id_proto__init(o);
-    o->domain = "";
-    o->has_version = true;
-    o->version = opset;
-    b->opsets[b->model.n_opset_import++] = o;
-  }
-  if (extra_domain) {
-    Onnx__OperatorSetIdProto *o = arena_calloc(a, 1, sizeof *o);
-    onnx__operator_set_id_proto__init(o);
-    o->domain = (char *)extra_domain;
-    o->has_version = true;
-    o->version = extra_version;
-    b->opsets[b->model.n_opset_import++] = o;
-  }
-  b->graph.node = b->nodes;
-  b->graph.initializer = b->inits;
-  b->graph.input = b->ins;
-  b->graph.output = b->outs;
-  return b;
-}
-
-static mb *mb_new(int opset) { return mb_new_domain(opset, NULL, 0); }
-
-static void mb_free(mb *b) { arena_destroy(b->a); }
-
-/* A ValueInfo: type 0 leaves the type out, ndim < 0 the shape; a dim of -1
- * is a dim_param "N". */
-static Onnx__ValueInfoProto *value_info(mb *b, const char *name, int type, int ndim,
-                                        const int64_t *dims) {
-  Onnx__ValueInfoProto *vi = arena_calloc(b->a, 1, sizeof *vi);
-  onnx__value_info_proto__init(vi);
-  vi->name = arena_strdup(b->a, name);
-  if (!type) return vi;
-  Onnx__TypeProto *tp = arena_calloc(b->a, 1, sizeof *tp);
-  Onnx__TypeProto__Tensor *tt = arena_calloc(b->a, 1, sizeof *tt);
-  onnx__type_proto__init(tp);
-  onnx__type_proto__tensor__init(tt);
-  tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-  tp->tensor_type = tt;
-  tt->has_elem_type = true;
-  tt->elem_type = type;
-  vi->type = tp;
-  if (ndim < 0) return vi;
-  Onnx__TensorShapeProto *sp = arena_calloc(b->a, 1, sizeof *sp);
-  onnx__tensor_shape_proto__init(sp);
-  sp->n_dim = (size_t)ndim;
-  sp->dim = arena_calloc(b->a, (size_t)ndim + 1, sizeof *sp->dim);
-  for (int i = 0; i < ndim; i++) {
-    Onnx__TensorShapeProto__Dimension *d = arena_calloc(b->a, 1, sizeof *d);
-    onnx__tensor_shape_proto__dimension__init(d);
-    if (dims[i] >= 0) {
-      d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-      d->dim_value = dims[i];
-    } else {
-      d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
-      d->dim_param = "N";
-    }
-    sp->dim[i] = d;
-  }
-  tt->shape = sp;
-  return vi;
-}
-
-static void mb_input(mb *b, const char *name, int type, int ndim, const int64_t *dims) {
-  b->ins[b->graph.n_input++] = value_info(b, name, type, ndim, dims);
-}
-
-static void mb_output(mb *b, const char *name, int type, int ndim, const int64_t *dims) {
-  b->outs[b->graph.n_output++] = value_info(b, name, type, ndim, dims);
-}
-
-static size_t proto_size(int type) {
-  switch (type) {
-  case T_DOUBLE:
-  case T_INT64: return 8;
-  case T_FP16:
-  case T_BF16: return 2;
-  case T_INT8:
-  case T_UINT8:
-  case T_BOOL: return 1;
-  default: return 4;
-  }
-}
-
-/* A tensor with raw_data. */
-static Onnx__TensorProto *tensor(mb *b, const char *name, int type, int ndim, const int64_t *dims,
-                                 const void *data) {
-  Onnx__TensorProto *t = arena_calloc(b->a, 1, sizeof *t);
-  onnx__tensor_proto__init(t);
-  t->name = arena_strdup(b->a, name);
-  t->has_data_type = true;
-  t->data_type = type;
-  t->n_dims = (size_t)ndim;
-  t->dims = arena_calloc(b->a, (size_t)ndim + 1, sizeof *t->dims);
-  int64_t n = 1;
-  for (int i = 0; i < ndim; i++)
-    n *= t->dims[i] = dims[i];
-  t->has_raw_data = true;
-  t->raw_data.len = (size_t)n * proto_size(type);
-  t->raw_data.data = arena_alloc(b->a, t->raw_data.len + 1);
-  memcpy(t->raw_data.data, data, t->raw_data.len);
-  return t;
-}
-
-static void mb_init(mb *b, const char *name, int type, int ndim, const int64_t *dims,
-                    const void *data) {
-  b->inits[b->graph.n_initializer++] = tensor(b, name, type, ndim, dims, data);
-}
-
-/* Splits "a,b,,c" into names ("" kept). */
-static size_t split(mb *b, const char *csv, char ***out) {
-  size_t n = *csv ? 1 : 0;
-  for (const char *p = csv; *p; p++)
-    n += *p == ',';
-  char **v = arena_calloc(b->a, n + 1, sizeof *v);
-  const char *p = csv;
-  for (size_t i = 0; i < n; i++) {
-    size_t len = strcspn(p, ",");
-    v[i] = arena_strndup(b->a, p, len);
-    p += len + (p[len] == ',');
-  }
-  *out = v;
-  return n;
-}
-
-static Onnx__NodeProto *mb_node(mb *b, const char *name, const char *op, const char *ins,
-                                const char *outs) {
-  Onnx__NodeProto *n = arena_calloc(b->a, 1, sizeof *n);
-  onnx__node_proto__init(n);
-  n->name = (char *)name;
-  n->op_type = (char *)op;
-  n->n_input = split(b, ins, &n->input);
-  n->n_output = split(b, outs, &n->output);
-  n->attribute = arena_calloc(b->a, 8, sizeof *n->attribute);
-  b->nodes[b->graph.n_node++] = n;
-  return n;
-}
-
-static Onnx__AttributeProto *attr(mb *b, Onnx__NodeProto *n, const char *name, int type) {
-  Onnx__AttributeProto *at = arena_calloc(b->a, 1, sizeof *at);
-  onnx__attribute_proto__init(at);
-  at->name = (char *)name;
-  at->has_type = true;
-  at->type = type;
-  n->attribute[n->n_attribute++] = at;
-  return at;
-}
-
-static void attr_i(mb *b, Onnx__NodeProto *n, const char *name, int64_t v) {
-  Onnx__AttributeProto *at = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
-  at->has_i = true;
-  at->i = v;
-}
-
-static void attr_f(mb *b, Onnx__NodeProto *n, const char *name, float v) {
-  Onnx__AttributeProto *at = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
-  at->has_f = true;
-  at->f = v;
-}
-
-static void attr_floats(mb *b, Onnx__NodeProto *n, const char *name, size_t count, const float *v) {
-  Onnx__AttributeProto *at = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
-  at->n_floats = count;
-  at->floats = (float *)v;
-}
-
-static void attr_t(mb *b, Onnx__NodeProto *n, const char *name, Onnx__TensorProto *t) {
-  Onnx__AttributeProto *at = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
-  at->t = t;
-}
-
-static uint8_t *mb_pack(mb *b, size_t *len) {
-  *len = onnx__model_proto__get_packed_size(&b->model);
-  uint8_t *buf = malloc(*len + 1);
-  onnx__model_proto__pack(&b->model, buf);
-  return buf;
-}
+#include "onnx_test_model.h"
 
 /* ---- loading and running ------------------------------------------------ */
 
@@ -910,7 +691,7 @@ static void constant_identity(void **state) {
   mb_input(b, "x", T_FLOAT, 1, D(3));
   attr_floats(b, mb_node(b, "k", "Constant", "", "k"), "value_floats", 3, F(1, 2, 3));
   Onnx__NodeProto *n = mb_node(b, "k2", "Constant", "", "k2");
-  attr_t(b, n, "value", tensor(b, "", T_FLOAT, 0, D(0), F(10)));
+  attr_t(b, n, "value", mb_tensor(b, "", T_FLOAT, 0, D(0), F(10)));
   mb_node(b, "kk", "Mul", "k,k2", "kk"); /* folded at load */
   mb_node(b, "i", "Identity", "x", "xi");
   mb_node(b, "add", "Add", "xi,kk", "y");
@@ -921,7 +702,7 @@ static void constant_identity(void **state) {
   b = mb_new(13);
   mb_input(b, "x", T_FLOAT, 1, D(1));
   n = mb_node(b, "k", "Constant", "", "k");
-  attr(b, n, "value_strings", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
+  mb_attr(b, n, "value_strings", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
   mb_node(b, "add", "Add", "x,k", "y");
   mb_output(b, "y", T_FLOAT, 1, D(1));
   load_fails(b, NULL, -ENOTSUP,

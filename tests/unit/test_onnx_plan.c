@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "backends/onnx/onnx_dnnl.h"
-#include "onnx_test_model.h"
+#include "onnx_test_run.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -51,8 +51,8 @@ static void conv_node(mb *m, const char *name, const char *in, const char *out, 
   float *wd = malloc(nw * sizeof *wd), bd[64];
   fill(wd, nw, seed);
   fill(bd, M, seed + 1);
-  mb_init(m, w, 4, D(M, C, k, k), wd);
-  mb_init(m, b, 1, &M, bd);
+  mb_init(m, w, T_FLOAT, 4, D(M, C, k, k), wd);
+  mb_init(m, b, T_FLOAT, 1, &M, bd);
   free(wd);
   Onnx__NodeProto *n = mb_node(m, name, "Conv", ins, out);
   attr_ints(m, n, "pads", 4, D(k / 2, k / 2, k / 2, k / 2));
@@ -72,13 +72,13 @@ static void bn_node(mb *m, const char *name, const char *in, const char *out, in
   snprintf(b, sizeof b, "%s.b", name);
   snprintf(mn, sizeof mn, "%s.m", name);
   snprintf(v, sizeof v, "%s.v", name);
-  mb_init(m, s, 1, &C, one);
-  mb_init(m, b, 1, &C, zero);
+  mb_init(m, s, T_FLOAT, 1, &C, one);
+  mb_init(m, b, T_FLOAT, 1, &C, zero);
   if (mean_input)
-    mb_input(m, "mean", 1, &C);
+    mb_input(m, "mean", T_FLOAT, 1, &C);
   else
-    mb_init(m, mn, 1, &C, zero);
-  mb_init(m, v, 1, &C, one);
+    mb_init(m, mn, T_FLOAT, 1, &C, zero);
+  mb_init(m, v, T_FLOAT, 1, &C, one);
   snprintf(ins, sizeof ins, "%s,%s,%s,%s,%s", in, s, b, mean_input ? "mean" : mn, v);
   mb_node(m, name, "BatchNormalization", ins, out);
 }
@@ -88,14 +88,14 @@ static void bn_node(mb *m, const char *name, const char *in, const char *out, in
 /* Every fusion the pass knows, in one graph. */
 static void fusions_applied(void **state) {
   mb *m = mb_new(14);
-  mb_input(m, "x", 4, D(-1, 8, 6, 6));
+  mb_input(m, "x", T_FLOAT, 4, D(-1, 8, 6, 6));
   conv_node(m, "c1", "x", "c1", 8, 8, 3, 1);
   bn_node(m, "bn1", "c1", "b1", 8, false);
   mb_node(m, "r1", "Relu", "b1", "r1");
   conv_node(m, "c2", "r1", "c2", 8, 8, 3, 2);
   mb_node(m, "add", "Add", "x,c2", "a2"); /* the residual first */
-  mb_init(m, "lo", 0, NULL, F(0));
-  mb_init(m, "hi", 0, NULL, F(6));
+  mb_init(m, "lo", T_FLOAT, 0, NULL, F(0));
+  mb_init(m, "hi", T_FLOAT, 0, NULL, F(6));
   mb_node(m, "clip", "Clip", "a2,lo,hi", "r2");
   conv_node(m, "c3", "r2", "c3", 8, 8, 1, 3);
   mb_node(m, "hs", "HardSwish", "c3", "r3");
@@ -103,12 +103,12 @@ static void fusions_applied(void **state) {
   attr_i(m, mb_node(m, "flat", "Flatten", "g", "f"), "axis", 1);
   float w[8 * 4];
   fill(w, 32, 4);
-  mb_init(m, "w", 2, D(8, 4), w);
-  mb_init(m, "bias", 1, D(4), F(1, 2, 3, 4));
+  mb_init(m, "w", T_FLOAT, 2, D(8, 4), w);
+  mb_init(m, "bias", T_FLOAT, 1, D(4), F(1, 2, 3, 4));
   mb_node(m, "mm", "MatMul", "f,w", "mm");
   mb_node(m, "mmb", "Add", "mm,bias", "mmb");
   mb_node(m, "sig", "Sigmoid", "mmb", "y");
-  mb_output(m, "y", 2, D(-1, 4));
+  mb_output(m, "y", T_FLOAT, 2, D(-1, 4));
   onnx_model *om = mb_parse(m, ONNX_OPTIMIZE_ALL);
   assert_string_equal(producer(om, "r1")->op_type, "Conv+BatchNormalization+Relu");
   assert_string_equal(producer(om, "r2")->op_type, "Conv+Add+Clip");
@@ -136,7 +136,7 @@ static void fusions_applied(void **state) {
 /* Nothing is fused that must not be. */
 static void fusions_not_applied(void **state) {
   mb *m = mb_new(13);
-  mb_input(m, "x", 4, D(1, 8, 4, 4));
+  mb_input(m, "x", T_FLOAT, 4, D(1, 8, 4, 4));
   /* c1's result is a graph output: its Relu stays */
   conv_node(m, "c1", "x", "c1", 8, 8, 1, 1);
   mb_node(m, "r1", "Relu", "c1", "r1");
@@ -148,7 +148,7 @@ static void fusions_not_applied(void **state) {
   conv_node(m, "c3", "x", "c3", 8, 8, 1, 3);
   float k[8 * 4 * 4];
   fill(k, 128, 5);
-  mb_init(m, "k", 4, D(1, 8, 4, 4), k);
+  mb_init(m, "k", T_FLOAT, 4, D(1, 8, 4, 4), k);
   mb_node(m, "a3", "Add", "c3,k", "a3");
   /* c4 + c4 is not a residual either */
   conv_node(m, "c4", "x", "c4", 8, 8, 1, 4);
@@ -157,18 +157,18 @@ static void fusions_not_applied(void **state) {
   conv_node(m, "c5", "x", "c5", 8, 8, 1, 5);
   bn_node(m, "bn5", "c5", "b5", 8, true);
   /* a Clip bound from an input is not fused */
-  mb_input(m, "lo", 0, NULL);
+  mb_input(m, "lo", T_FLOAT, 0, NULL);
   conv_node(m, "c6", "x", "c6", 8, 8, 1, 6);
   mb_node(m, "clip6", "Clip", "c6,lo", "r6");
   /* MatMul by an input matrix takes no bias */
-  mb_input(m, "w", 2, D(4, 3));
-  mb_input(m, "v", 2, D(2, 4));
+  mb_input(m, "w", T_FLOAT, 2, D(4, 3));
+  mb_input(m, "v", T_FLOAT, 2, D(2, 4));
   mb_node(m, "mm", "MatMul", "v,w", "mm");
-  mb_init(m, "bias", 1, D(3), F(1, 2, 3));
+  mb_init(m, "bias", T_FLOAT, 1, D(3), F(1, 2, 3));
   mb_node(m, "mmb", "Add", "mm,bias", "mmb");
   const char *outs[] = {"c1", "r1", "r2", "s2", "a3", "a4", "b5", "r6", "mmb"};
   for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
-    mb_output(m, outs[i], -1, NULL);
+    mb_output(m, outs[i], T_FLOAT, -1, NULL);
   onnx_model *om = mb_parse(m, ONNX_OPTIMIZE_ALL);
   assert_int_equal(om->n_fused, 0);
   assert_int_equal(count_op(om, "Conv"), 6);
@@ -180,10 +180,10 @@ static void fusions_not_applied(void **state) {
   onnx_model_free(om);
   /* and nothing at all when asked */
   m = mb_new(13);
-  mb_input(m, "x", 4, D(1, 8, 4, 4));
+  mb_input(m, "x", T_FLOAT, 4, D(1, 8, 4, 4));
   conv_node(m, "c1", "x", "c1", 8, 8, 1, 1);
   mb_node(m, "r1", "Relu", "c1", "y");
-  mb_output(m, "y", 4, D(1, 8, 4, 4));
+  mb_output(m, "y", T_FLOAT, 4, D(1, 8, 4, 4));
   om = mb_parse(m, ONNX_OPTIMIZE_NONE);
   assert_int_equal(om->n_fused + om->n_reorders, 0);
   assert_int_equal(om->n_nodes, 2);
@@ -196,14 +196,14 @@ static void fusions_not_applied(void **state) {
  * `axis` of x [2,5,8]. */
 static mb *layernorm_model(int64_t axis) {
   mb *m = mb_new(13);
-  mb_input(m, "x", 3, D(2, 5, 8));
+  mb_input(m, "x", T_FLOAT, 3, D(2, 5, 8));
   float g[8], b[8];
   fill(g, 8, 1);
   fill(b, 8, 2);
-  mb_init(m, "gamma", 1, D(8), g);
-  mb_init(m, "beta", 1, D(8), b);
-  mb_init(m, "two", 0, NULL, F(2));
-  mb_init(m, "eps", 0, NULL, F(1e-5f));
+  mb_init(m, "gamma", T_FLOAT, 1, D(8), g);
+  mb_init(m, "beta", T_FLOAT, 1, D(8), b);
+  mb_init(m, "two", T_FLOAT, 0, NULL, F(2));
+  mb_init(m, "eps", T_FLOAT, 0, NULL, F(1e-5f));
   attr_ints(m, mb_node(m, "mean", "ReduceMean", "x", "mean"), "axes", 1, &axis);
   mb_node(m, "sub", "Sub", "x,mean", "d");
   mb_node(m, "pow", "Pow", "d,two", "sq");
@@ -213,7 +213,7 @@ static mb *layernorm_model(int64_t axis) {
   mb_node(m, "div", "Div", "d,sd", "n");
   mb_node(m, "mul", "Mul", "n,gamma", "s");
   mb_node(m, "addb", "Add", "s,beta", "y");
-  mb_output(m, "y", 3, D(2, 5, 8));
+  mb_output(m, "y", T_FLOAT, 3, D(2, 5, 8));
   return m;
 }
 
@@ -252,16 +252,16 @@ static void layernorm_fused(void **state) {
 /* MatMul (3-D activations) + bias + Relu fused gives the unfused answer. */
 static void matmul_bias_values(void **state) {
   mb *m = mb_new(13);
-  mb_input(m, "x", 3, D(-1, 5, 6));
+  mb_input(m, "x", T_FLOAT, 3, D(-1, 5, 6));
   float w[6 * 7], b[7];
   fill(w, 42, 1);
   fill(b, 7, 2);
-  mb_init(m, "w", 2, D(6, 7), w);
-  mb_init(m, "b", 1, D(7), b);
+  mb_init(m, "w", T_FLOAT, 2, D(6, 7), w);
+  mb_init(m, "b", T_FLOAT, 1, D(7), b);
   mb_node(m, "mm", "MatMul", "x,w", "mm");
   mb_node(m, "add", "Add", "b,mm", "a"); /* the bias first */
   mb_node(m, "r", "Relu", "a", "y");
-  mb_output(m, "y", 3, D(-1, 5, 7));
+  mb_output(m, "y", T_FLOAT, 3, D(-1, 5, 7));
   model fused, plain;
   must_load_opt(m, "all", &fused);
   must_load_opt(m, "none", &plain);
@@ -294,13 +294,13 @@ static void matmul_bias_values(void **state) {
 static void weights_dropped(void **state) {
   for (int shared = 0; shared < 2; shared++) {
     mb *m = mb_new(13);
-    mb_input(m, "x", 4, D(1, 8, 4, 4));
+    mb_input(m, "x", T_FLOAT, 4, D(1, 8, 4, 4));
     conv_node(m, "c", "x", "y", 8, 8, 3, 1);
-    mb_output(m, "y", 4, D(1, 8, 4, 4));
+    mb_output(m, "y", T_FLOAT, 4, D(1, 8, 4, 4));
     if (shared) { /* the weights also feed a Mul */
-      mb_input(m, "z", 4, D(8, 8, 3, 3));
+      mb_input(m, "z", T_FLOAT, 4, D(8, 8, 3, 3));
       mb_node(m, "mul", "Mul", "c.w,z", "wz");
-      mb_output(m, "wz", 4, D(8, 8, 3, 3));
+      mb_output(m, "wz", T_FLOAT, 4, D(8, 8, 3, 3));
     }
     onnx_model *om = mb_parse(m, ONNX_OPTIMIZE_ALL);
     const onnx_value *w = &om->values[value_named(om, "c.w")];
@@ -328,7 +328,7 @@ static void weights_dropped(void **state) {
 static void sum_in_place(void **state) {
   for (int variant = 0; variant < 3; variant++) {
     mb *m = mb_new(13);
-    mb_input(m, "x", 4, D(1, 8, 5, 5));
+    mb_input(m, "x", T_FLOAT, 4, D(1, 8, 5, 5));
     conv_node(m, "c0", "x", "a", 8, 8, 3, 1);
     if (variant == 2) { /* s = conv(a) + a */
       conv_node(m, "c2", "a", "b", 8, 8, 3, 3);
@@ -343,7 +343,7 @@ static void sum_in_place(void **state) {
     } else {
       mb_node(m, "gap", "GlobalAveragePool", "s", "y");
     }
-    mb_output(m, "y", 4, D(1, 8, 1, 1));
+    mb_output(m, "y", T_FLOAT, 4, D(1, 8, 1, 1));
     size_t len;
     uint8_t *bytes = mb_pack(m, &len);
     model fused, plain;
@@ -383,11 +383,11 @@ static void sum_in_place(void **state) {
 static void state_freed(void **state) {
   int base = onnx_dnnl_prims_live();
   mb *m = mb_new(13);
-  mb_input(m, "x", 4, D(-1, 8, 6, 6));
+  mb_input(m, "x", T_FLOAT, 4, D(-1, 8, 6, 6));
   conv_node(m, "c1", "x", "c1", 8, 16, 3, 1);
   Onnx__NodeProto *mp = mb_node(m, "mp", "MaxPool", "c1", "p");
   attr_ints(m, mp, "kernel_shape", 2, D(2, 2));
-  mb_output(m, "p", 4, D(-1, 16, 5, 5));
+  mb_output(m, "p", T_FLOAT, 4, D(-1, 16, 5, 5));
   size_t len;
   uint8_t *bytes = mb_pack(m, &len);
   model md;
@@ -431,7 +431,7 @@ static void state_freed(void **state) {
  * batch size, blocked layouts, summed residuals). */
 static void batch_independent(void **state) {
   mb *m = mb_new(13);
-  mb_input(m, "x", 4, D(-1, 3, 9, 9));
+  mb_input(m, "x", T_FLOAT, 4, D(-1, 3, 9, 9));
   conv_node(m, "c1", "x", "a", 3, 16, 3, 1);
   mb_node(m, "r1", "Relu", "a", "r");
   conv_node(m, "c2", "r", "b", 16, 16, 3, 2);
@@ -439,7 +439,7 @@ static void batch_independent(void **state) {
   Onnx__NodeProto *mp = mb_node(m, "mp", "MaxPool", "s", "y");
   attr_ints(m, mp, "kernel_shape", 2, D(3, 3));
   attr_ints(m, mp, "strides", 2, D(2, 2));
-  mb_output(m, "y", 4, D(-1, 16, 4, 4));
+  mb_output(m, "y", T_FLOAT, 4, D(-1, 16, 4, 4));
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
@@ -466,7 +466,7 @@ static void batch_independent(void **state) {
  * the threads. */
 static void threads_agree(void **state) {
   mb *m = mb_new(13);
-  mb_input(m, "x", 4, D(-1, 32, 12, 12));
+  mb_input(m, "x", T_FLOAT, 4, D(-1, 32, 12, 12));
   conv_node(m, "c1", "x", "a", 32, 32, 3, 1);
   mb_node(m, "r1", "Relu", "a", "r");
   conv_node(m, "c2", "r", "b", 32, 32, 3, 2);
@@ -476,11 +476,11 @@ static void threads_agree(void **state) {
   float w[32 * 40], bias[40];
   fill(w, 32 * 40, 3);
   fill(bias, 40, 4);
-  mb_init(m, "w", 2, D(32, 40), w);
-  mb_init(m, "bias", 1, D(40), bias);
+  mb_init(m, "w", T_FLOAT, 2, D(32, 40), w);
+  mb_init(m, "bias", T_FLOAT, 1, D(40), bias);
   mb_node(m, "mm", "MatMul", "f,w", "p");
   mb_node(m, "mmb", "Add", "p,bias", "y");
-  mb_output(m, "y", 2, D(-1, 40));
+  mb_output(m, "y", T_FLOAT, 2, D(-1, 40));
   model one, two;
   assert_int_equal(load_opt(m, "all", "1", &one), 0);
   assert_int_equal(load_opt(m, "all", "2", &two), 0);
@@ -507,10 +507,10 @@ static void threads_agree(void **state) {
 static void attention_products(void **state) {
   enum { H = 3, M = 7, K = 20, N = 33 };
   mb *m = mb_new(13);
-  mb_input(m, "a", 4, D(2, H, M, K));
-  mb_input(m, "b", 4, D(2, 1, K, N)); /* broadcast over the heads */
+  mb_input(m, "a", T_FLOAT, 4, D(2, H, M, K));
+  mb_input(m, "b", T_FLOAT, 4, D(2, 1, K, N)); /* broadcast over the heads */
   mb_node(m, "mm", "MatMul", "a,b", "y");
-  mb_output(m, "y", 4, D(2, H, M, N));
+  mb_output(m, "y", T_FLOAT, 4, D(2, H, M, N));
   model one, two;
   assert_int_equal(load_opt(m, "all", "1", &one), 0);
   assert_int_equal(load_opt(m, "all", "2", &two), 0);
