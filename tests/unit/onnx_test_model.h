@@ -15,6 +15,7 @@
 
 #include "backends/onnx/onnx_backend.h"
 #include "backends/onnx/onnx_graph.h"
+#include "backends/onnx/onnx_ops.h"
 #include "core/arena.h"
 #include "core/dtype.h"
 #include "onnx/onnx.pb-c.h"
@@ -129,18 +130,10 @@ static inline void mb_output(mb *b, const char *name, int type, int ndim, const 
   b->outs[b->graph.n_output++] = mb_value_info(b, name, type, ndim, dims);
 }
 
-/* Bytes per element of an ONNX tensor type. */
+/* Bytes per element of an ONNX tensor type (4 for one inferd lacks). */
 static inline size_t proto_size(int type) {
-  switch (type) {
-  case T_DOUBLE:
-  case T_INT64: return 8;
-  case T_FP16:
-  case T_BF16: return 2;
-  case T_INT8:
-  case T_UINT8:
-  case T_BOOL: return 1;
-  default: return 4;
-  }
+  inferd_dtype t = onnx_dtype_from_proto(type);
+  return t == INFERD_TYPE_INVALID ? 4 : dtype_size(t);
 }
 
 /* A tensor with raw_data. */
@@ -159,7 +152,7 @@ static inline Onnx__TensorProto *mb_tensor(mb *b, const char *name, int type, in
   t->has_raw_data = true;
   t->raw_data.len = (size_t)n * proto_size(type);
   t->raw_data.data = arena_alloc(b->a, t->raw_data.len + 1);
-  memcpy(t->raw_data.data, data, t->raw_data.len);
+  if (t->raw_data.len) memcpy(t->raw_data.data, data, t->raw_data.len);
   return t;
 }
 

@@ -28,169 +28,22 @@
 #include "core/arena.h"
 #include "core/dtype.h"
 #include "onnx/onnx.pb-c.h"
+#include "onnx_test_model.h"
 
-#define D(...)   ((const int64_t[]){__VA_ARGS__})
-#define F(...)   ((const float[]){__VA_ARGS__})
 #define I32(...) ((const int32_t[]){__VA_ARGS__})
 #define I64(...) ((const int64_t[]){__VA_ARGS__})
 
-/* ---- building models ---------------------------------------------------- */
+/* ---- building models (onnx_test_model.h) --------------------------------- */
 
-typedef struct mb {
-  arena *a;
-  Onnx__ModelProto model;
-  Onnx__GraphProto graph;
-  Onnx__OperatorSetIdProto *opsets[2];
-  Onnx__NodeProto *nodes[8];
-  Onnx__TensorProto *inits[8];
-  Onnx__ValueInfoProto *ins[8], *outs[8];
-} mb;
-
-static mb *mb_new(int opset) {
-  arena *a = arena_create(1 << 16);
-  mb *b = arena_calloc(a, 1, sizeof *b);
-  b->a = a;
-  onnx__model_proto__init(&b->model);
-  onnx__graph_proto__init(&b->graph);
-  b->model.has_ir_version = true;
-  b->model.ir_version = 8;
-  b->model.graph = &b->graph;
-  b->graph.name = "g";
-  Onnx__OperatorSetIdProto *o = arena_calloc(a, 1, sizeof *o);
-  onnx__operator_set_id_proto__init(o);
-  o->domain = "";
-  o->has_version = true;
-  o->version = opset;
-  b->opsets[0] = o;
-  b->model.opset_import = b->opsets;
-  b->model.n_opset_import = 1;
-  b->graph.node = b->nodes;
-  b->graph.initializer = b->inits;
-  b->graph.input = b->ins;
-  b->graph.output = b->outs;
-  return b;
+/* An input or initializer typed by inferd's dtype (the builder takes
+ * ONNX's). */
+static void input_of(mb *b, const char *name, inferd_dtype t, int ndim, const int64_t *dims) {
+  mb_input(b, name, onnx_dtype_to_proto(t), ndim, dims);
 }
 
-/* A ValueInfo of type t (inferd's) and shape dims, or with neither when t
- * is INVALID (outputs: the backend infers them). */
-static Onnx__ValueInfoProto *value_info(mb *b, const char *name, inferd_dtype t, int ndim,
-                                        const int64_t *dims) {
-  Onnx__ValueInfoProto *vi = arena_calloc(b->a, 1, sizeof *vi);
-  onnx__value_info_proto__init(vi);
-  vi->name = arena_strdup(b->a, name);
-  if (t == INFERD_TYPE_INVALID) return vi;
-  Onnx__TypeProto *tp = arena_calloc(b->a, 1, sizeof *tp);
-  Onnx__TypeProto__Tensor *tt = arena_calloc(b->a, 1, sizeof *tt);
-  Onnx__TensorShapeProto *sp = arena_calloc(b->a, 1, sizeof *sp);
-  onnx__type_proto__init(tp);
-  onnx__type_proto__tensor__init(tt);
-  onnx__tensor_shape_proto__init(sp);
-  tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
-  tp->tensor_type = tt;
-  tt->has_elem_type = true;
-  tt->elem_type = onnx_dtype_to_proto(t);
-  tt->shape = sp;
-  sp->n_dim = (size_t)ndim;
-  sp->dim = arena_calloc(b->a, (size_t)ndim + 1, sizeof *sp->dim);
-  for (int i = 0; i < ndim; i++) {
-    Onnx__TensorShapeProto__Dimension *d = arena_calloc(b->a, 1, sizeof *d);
-    onnx__tensor_shape_proto__dimension__init(d);
-    d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
-    d->dim_value = dims[i];
-    sp->dim[i] = d;
-  }
-  vi->type = tp;
-  return vi;
-}
-
-static void mb_input(mb *b, const char *name, inferd_dtype t, int ndim, const int64_t *dims) {
-  b->ins[b->graph.n_input++] = value_info(b, name, t, ndim, dims);
-}
-
-static void mb_output(mb *b, const char *name) {
-  b->outs[b->graph.n_output++] = value_info(b, name, INFERD_TYPE_INVALID, 0, NULL);
-}
-
-/* An initializer (raw_data). */
-static void mb_init(mb *b, const char *name, inferd_dtype t, int ndim, const int64_t *dims,
+static void init_of(mb *b, const char *name, inferd_dtype t, int ndim, const int64_t *dims,
                     const void *data) {
-  Onnx__TensorProto *tp = arena_calloc(b->a, 1, sizeof *tp);
-  onnx__tensor_proto__init(tp);
-  tp->name = arena_strdup(b->a, name);
-  tp->has_data_type = true;
-  tp->data_type = onnx_dtype_to_proto(t);
-  tp->n_dims = (size_t)ndim;
-  tp->dims = arena_calloc(b->a, (size_t)ndim + 1, sizeof *tp->dims);
-  for (int i = 0; i < ndim; i++)
-    tp->dims[i] = dims[i];
-  tp->has_raw_data = true;
-  tp->raw_data.len = (size_t)shape_elements(dims, ndim) * dtype_size(t);
-  tp->raw_data.data = arena_alloc(b->a, tp->raw_data.len + 1);
-  if (tp->raw_data.len) memcpy(tp->raw_data.data, data, tp->raw_data.len);
-  b->inits[b->graph.n_initializer++] = tp;
-}
-
-/* Splits "a,b,,c" into names ("" kept: an omitted optional input). */
-static size_t split(mb *b, const char *csv, char ***out) {
-  size_t n = *csv ? 1 : 0;
-  for (const char *p = csv; *p; p++)
-    n += *p == ',';
-  char **v = arena_calloc(b->a, n + 1, sizeof *v);
-  const char *p = csv;
-  for (size_t i = 0; i < n; i++) {
-    size_t len = strcspn(p, ",");
-    v[i] = arena_strndup(b->a, p, len);
-    p += len + (p[len] == ',');
-  }
-  *out = v;
-  return n;
-}
-
-static Onnx__NodeProto *mb_node(mb *b, const char *op, const char *ins, const char *outs) {
-  Onnx__NodeProto *n = arena_calloc(b->a, 1, sizeof *n);
-  onnx__node_proto__init(n);
-  n->name = "n";
-  n->op_type = (char *)op;
-  n->n_input = split(b, ins, &n->input);
-  n->n_output = split(b, outs, &n->output);
-  n->attribute = arena_calloc(b->a, 8, sizeof *n->attribute);
-  b->nodes[b->graph.n_node++] = n;
-  return n;
-}
-
-static Onnx__AttributeProto *attr(mb *b, Onnx__NodeProto *n, const char *name, int type) {
-  Onnx__AttributeProto *at = arena_calloc(b->a, 1, sizeof *at);
-  onnx__attribute_proto__init(at);
-  at->name = (char *)name;
-  at->has_type = true;
-  at->type = type;
-  n->attribute[n->n_attribute++] = at;
-  return at;
-}
-
-static void attr_i(mb *b, Onnx__NodeProto *n, const char *name, int64_t v) {
-  Onnx__AttributeProto *at = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
-  at->has_i = true;
-  at->i = v;
-}
-
-static void attr_f(mb *b, Onnx__NodeProto *n, const char *name, float v) {
-  Onnx__AttributeProto *at = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
-  at->has_f = true;
-  at->f = v;
-}
-
-static void attr_s(mb *b, Onnx__NodeProto *n, const char *name, const char *v) {
-  Onnx__AttributeProto *at = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
-  at->has_s = true;
-  at->s.len = strlen(v);
-  at->s.data = (uint8_t *)arena_strdup(b->a, v);
-}
-
-static void attr_ints(mb *b, Onnx__NodeProto *n, const char *name, size_t count, const int64_t *v) {
-  Onnx__AttributeProto *at = attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
-  at->n_ints = count;
-  at->ints = (int64_t *)v;
+  mb_init(b, name, onnx_dtype_to_proto(t), ndim, dims, data);
 }
 
 /* ---- loading and running ------------------------------------------------ */
@@ -238,7 +91,7 @@ static void unload(model *md) {
 /* Expects loading b (given its output y0 here) to fail with code and a
  * message containing text. */
 static void load_fails(mb *b, int code, const char *text) {
-  mb_output(b, "y0");
+  mb_output(b, "y0", 0, -1, NULL);
   model md;
   int rc = load(b, &md);
   if (rc != code || !strstr(md.err, text))
@@ -282,7 +135,7 @@ typedef struct result {
 static void exec_model(mb *b, size_t n_in, const inferd_tensor *in, size_t n_out, result *r) {
   static const char *const names[4] = {"y0", "y1", "y2", "y3"};
   for (size_t j = 0; j < n_out; j++)
-    mb_output(b, names[j]);
+    mb_output(b, names[j], 0, -1, NULL);
   memset(r, 0, sizeof *r);
   int rc = load(b, &r->md);
   if (rc) print_message("load failed: %s\n", r->md.err);
@@ -355,12 +208,12 @@ static mb *one_node(int opset, const char *op, size_t n_in, const inferd_tensor 
   mb *b = mb_new(opset);
   char ins[64] = "", outs[64] = "";
   for (size_t k = 0; k < n_in; k++) {
-    mb_input(b, in[k].name, in[k].dtype, in[k].ndim, in[k].shape);
+    input_of(b, in[k].name, in[k].dtype, in[k].ndim, in[k].shape);
     snprintf(ins + strlen(ins), sizeof ins - strlen(ins), "%s%s", k ? "," : "", in[k].name);
   }
   for (int j = 0; j < n_out; j++)
     snprintf(outs + strlen(outs), sizeof outs - strlen(outs), "%sy%d", j ? "," : "", j);
-  *node = mb_node(b, op, ins, outs);
+  *node = mb_node(b, "n", op, ins, outs);
   return b;
 }
 
@@ -647,27 +500,27 @@ static void nan_handling(void **state) {
   /* Clip keeps NaN; min > max gives max; integers and omitted bounds */
   in[0] = tin("x", INFERD_TYPE_FP32, 1, D(4), F(NAN, -5, 5, 0.5f));
   mb *b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 1, D(4));
-  mb_init(b, "lo", INFERD_TYPE_FP32, 0, D(0), F(0));
-  mb_init(b, "hi", INFERD_TYPE_FP32, 0, D(0), F(1));
-  mb_node(b, "Clip", "x,lo,hi", "y0");
+  input_of(b, "x", INFERD_TYPE_FP32, 1, D(4));
+  init_of(b, "lo", INFERD_TYPE_FP32, 0, D(0), F(0));
+  init_of(b, "hi", INFERD_TYPE_FP32, 0, D(0), F(1));
+  mb_node(b, "n", "Clip", "x,lo,hi", "y0");
   exec_ok(b, 1, in, 1, &r);
   expect_f32(&r.out[0], 1, D(4), F(NAN, 0, 1, 0.5f));
   done(&r);
   const int8_t x8[3] = {-128, 0, 127};
   in[0] = tin("x", INFERD_TYPE_INT8, 1, D(3), x8);
   b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_INT8, 1, D(3));
-  mb_init(b, "hi", INFERD_TYPE_INT8, 0, D(0), (const int8_t[]){-100});
-  mb_init(b, "lo", INFERD_TYPE_INT8, 0, D(0), (const int8_t[]){10});
-  mb_node(b, "Clip", "x,lo,hi", "y0"); /* min 10 > max -100: all -100 */
+  input_of(b, "x", INFERD_TYPE_INT8, 1, D(3));
+  init_of(b, "hi", INFERD_TYPE_INT8, 0, D(0), (const int8_t[]){-100});
+  init_of(b, "lo", INFERD_TYPE_INT8, 0, D(0), (const int8_t[]){10});
+  mb_node(b, "n", "Clip", "x,lo,hi", "y0"); /* min 10 > max -100: all -100 */
   exec_ok(b, 1, in, 1, &r);
   expect_bytes(&r.out[0], INFERD_TYPE_INT8, 1, D(3), ((const int8_t[]){-100, -100, -100}));
   done(&r);
   b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_INT8, 1, D(3));
-  mb_init(b, "hi", INFERD_TYPE_INT8, 0, D(0), (const int8_t[]){5});
-  mb_node(b, "Clip", "x,,hi", "y0");
+  input_of(b, "x", INFERD_TYPE_INT8, 1, D(3));
+  init_of(b, "hi", INFERD_TYPE_INT8, 0, D(0), (const int8_t[]){5});
+  mb_node(b, "n", "Clip", "x,,hi", "y0");
   exec_ok(b, 1, in, 1, &r);
   expect_bytes(&r.out[0], INFERD_TYPE_INT8, 1, D(3), ((const int8_t[]){-128, 0, 5}));
   done(&r);
@@ -679,9 +532,9 @@ static void nan_handling(void **state) {
   expect_f32(&r.out[0], 1, D(3), F(-1, 0.25f, 2));
   done(&r);
   b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 1, D(3));
-  mb_init(b, "lo", INFERD_TYPE_FP32, 1, D(2), F(0, 1));
-  mb_node(b, "Clip", "x,lo", "y0");
+  input_of(b, "x", INFERD_TYPE_FP32, 1, D(3));
+  init_of(b, "lo", INFERD_TYPE_FP32, 1, D(2), F(0, 1));
+  mb_node(b, "n", "Clip", "x,lo", "y0");
   load_fails(b, -EINVAL, "min must be a scalar; it has 2 elements");
 
   /* ArgMax / ArgMin: a NaN wins; ties go to the first or, with
@@ -715,18 +568,18 @@ static void topk(void **state) {
   inferd_tensor in[1] = {
       tin("x", INFERD_TYPE_FP32, 2, D(2, 6), F(3, 1, 3, 2, 3, NAN, /* */ 5, 5, 4, 5, 6, 4))};
   mb *b = mb_new(11);
-  mb_input(b, "x", INFERD_TYPE_FP32, 2, D(2, 6));
-  mb_init(b, "k", INFERD_TYPE_INT64, 1, D(1), I64(4));
-  mb_node(b, "TopK", "x,k", "y0,y1");
+  input_of(b, "x", INFERD_TYPE_FP32, 2, D(2, 6));
+  init_of(b, "k", INFERD_TYPE_INT64, 1, D(1), I64(4));
+  mb_node(b, "n", "TopK", "x,k", "y0,y1");
   exec_ok(b, 1, in, 2, &r);
   /* NaN above every number; equal values in index order */
   expect_f32(&r.out[0], 2, D(2, 4), F(NAN, 3, 3, 3, 6, 5, 5, 5));
   expect_bytes(&r.out[1], INFERD_TYPE_INT64, 2, D(2, 4), I64(5, 0, 2, 4, 4, 0, 1, 3));
   done(&r);
   b = mb_new(11);
-  mb_input(b, "x", INFERD_TYPE_FP32, 2, D(2, 6));
-  mb_init(b, "k", INFERD_TYPE_INT64, 1, D(1), I64(3));
-  n = mb_node(b, "TopK", "x,k", "y0,y1");
+  input_of(b, "x", INFERD_TYPE_FP32, 2, D(2, 6));
+  init_of(b, "k", INFERD_TYPE_INT64, 1, D(1), I64(3));
+  n = mb_node(b, "n", "TopK", "x,k", "y0,y1");
   attr_i(b, n, "largest", 0);
   exec_ok(b, 1, in, 2, &r);
   expect_f32(&r.out[0], 2, D(2, 3), F(1, 2, 3, 4, 4, 5));
@@ -736,18 +589,18 @@ static void topk(void **state) {
   const int32_t x[6] = {1, 9, 3, 7, 5, 3};
   in[0] = tin("x", INFERD_TYPE_INT32, 2, D(3, 2), x);
   b = mb_new(11);
-  mb_input(b, "x", INFERD_TYPE_INT32, 2, D(3, 2));
-  mb_init(b, "k", INFERD_TYPE_INT64, 1, D(1), I64(2));
-  n = mb_node(b, "TopK", "x,k", "y0,y1");
+  input_of(b, "x", INFERD_TYPE_INT32, 2, D(3, 2));
+  init_of(b, "k", INFERD_TYPE_INT64, 1, D(1), I64(2));
+  n = mb_node(b, "n", "TopK", "x,k", "y0,y1");
   attr_i(b, n, "axis", 0);
   exec_ok(b, 1, in, 2, &r);
   expect_bytes(&r.out[0], INFERD_TYPE_INT32, 2, D(2, 2), I32(5, 9, 3, 7));
   expect_bytes(&r.out[1], INFERD_TYPE_INT64, 2, D(2, 2), I64(2, 0, 1, 1));
   done(&r);
   b = mb_new(11);
-  mb_input(b, "x", INFERD_TYPE_INT32, 2, D(3, 2));
-  mb_init(b, "k", INFERD_TYPE_INT64, 1, D(1), I64(4));
-  n = mb_node(b, "TopK", "x,k", "y0,y1");
+  input_of(b, "x", INFERD_TYPE_INT32, 2, D(3, 2));
+  init_of(b, "k", INFERD_TYPE_INT64, 1, D(1), I64(4));
+  n = mb_node(b, "n", "TopK", "x,k", "y0,y1");
   attr_i(b, n, "axis", 0);
   load_fails(b, -EINVAL, "K=4 is outside [0, 3], the axis' size");
 }
@@ -763,9 +616,9 @@ static void reductions(void **state) {
   inferd_tensor in[1] = {tin("x", INFERD_TYPE_FP32, 3, D(2, 3, 4), x)};
   /* axes 0 and 2 of three: the general walk */
   mb *b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 3, D(2, 3, 4));
-  mb_init(b, "axes", INFERD_TYPE_INT64, 1, D(2), I64(0, -1));
-  n = mb_node(b, "ReduceSum", "x,axes", "y0");
+  input_of(b, "x", INFERD_TYPE_FP32, 3, D(2, 3, 4));
+  init_of(b, "axes", INFERD_TYPE_INT64, 1, D(2), I64(0, -1));
+  n = mb_node(b, "n", "ReduceSum", "x,axes", "y0");
   attr_i(b, n, "keepdims", 0);
   exec_ok(b, 1, in, 1, &r);
   expect_f32(&r.out[0], 1, D(3), F(60, 92, 124));
@@ -786,17 +639,17 @@ static void reductions(void **state) {
   expect_f32(&r.out[0], 3, D(1, 1, 1), F(11.5f));
   done(&r);
   b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 3, D(2, 3, 4));
-  mb_init(b, "axes", INFERD_TYPE_INT64, 1, D(0), I64(0));
-  n = mb_node(b, "ReduceSum", "x,axes", "y0");
+  input_of(b, "x", INFERD_TYPE_FP32, 3, D(2, 3, 4));
+  init_of(b, "axes", INFERD_TYPE_INT64, 1, D(0), I64(0));
+  n = mb_node(b, "n", "ReduceSum", "x,axes", "y0");
   attr_i(b, n, "noop_with_empty_axes", 1);
   exec_ok(b, 1, in, 1, &r);
   expect_f32(&r.out[0], 3, D(2, 3, 4), x);
   done(&r);
   b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 3, D(2, 3, 4));
-  mb_init(b, "axes", INFERD_TYPE_INT64, 1, D(0), I64(0));
-  mb_node(b, "ReduceSum", "x,axes", "y0");
+  input_of(b, "x", INFERD_TYPE_FP32, 3, D(2, 3, 4));
+  init_of(b, "axes", INFERD_TYPE_INT64, 1, D(0), I64(0));
+  mb_node(b, "n", "ReduceSum", "x,axes", "y0");
   exec_ok(b, 1, in, 1, &r);
   expect_f32(&r.out[0], 3, D(1, 1, 1), F(276));
   done(&r);
@@ -880,9 +733,9 @@ static void cumsum(void **state) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     mb *b = mb_new(14);
-    mb_input(b, "x", INFERD_TYPE_FP32, 2, D(2, 3));
-    mb_init(b, "axis", INFERD_TYPE_INT32, 0, D(0), &cases[i].axis);
-    Onnx__NodeProto *n = mb_node(b, "CumSum", "x,axis", "y0");
+    input_of(b, "x", INFERD_TYPE_FP32, 2, D(2, 3));
+    init_of(b, "axis", INFERD_TYPE_INT32, 0, D(0), &cases[i].axis);
+    Onnx__NodeProto *n = mb_node(b, "n", "CumSum", "x,axis", "y0");
     attr_i(b, n, "exclusive", cases[i].exclusive);
     attr_i(b, n, "reverse", cases[i].reverse);
     result r;
@@ -982,10 +835,10 @@ static void softmax_shapes(void **state) {
 static void layernorm(void **state) {
   inferd_tensor in[1] = {tin("x", INFERD_TYPE_FP32, 2, D(2, 3), F(1, 2, 3, 2, 4, 12))};
   mb *b = mb_new(17);
-  mb_input(b, "x", INFERD_TYPE_FP32, 2, D(2, 3));
-  mb_init(b, "s", INFERD_TYPE_FP32, 1, D(3), F(1, 2, 3));
-  mb_init(b, "b", INFERD_TYPE_FP32, 1, D(1), F(10));
-  Onnx__NodeProto *n = mb_node(b, "LayerNormalization", "x,s,b", "y0,y1,y2");
+  input_of(b, "x", INFERD_TYPE_FP32, 2, D(2, 3));
+  init_of(b, "s", INFERD_TYPE_FP32, 1, D(3), F(1, 2, 3));
+  init_of(b, "b", INFERD_TYPE_FP32, 1, D(1), F(10));
+  Onnx__NodeProto *n = mb_node(b, "n", "LayerNormalization", "x,s,b", "y0,y1,y2");
   attr_f(b, n, "epsilon", 0);
   result r;
   exec_ok(b, 1, in, 3, &r);
@@ -1001,9 +854,9 @@ static void layernorm(void **state) {
   const double xd[4] = {1, 3, 5, 7};
   in[0] = tin("x", INFERD_TYPE_FP64, 2, D(2, 2), xd);
   b = mb_new(17);
-  mb_input(b, "x", INFERD_TYPE_FP64, 2, D(2, 2));
-  mb_init(b, "s", INFERD_TYPE_FP64, 2, D(1, 2), ((const double[]){1, -1}));
-  n = mb_node(b, "LayerNormalization", "x,s", "y0");
+  input_of(b, "x", INFERD_TYPE_FP64, 2, D(2, 2));
+  init_of(b, "s", INFERD_TYPE_FP64, 2, D(1, 2), ((const double[]){1, -1}));
+  n = mb_node(b, "n", "LayerNormalization", "x,s", "y0");
   attr_i(b, n, "axis", 0);
   attr_f(b, n, "epsilon", 0);
   exec_ok(b, 1, in, 1, &r);
@@ -1014,14 +867,14 @@ static void layernorm(void **state) {
     assert_true(fabs(y[i] - want[i]) < 1e-12);
   done(&r);
   b = mb_new(17);
-  mb_input(b, "x", INFERD_TYPE_FP64, 2, D(2, 2));
-  mb_init(b, "s", INFERD_TYPE_FP64, 1, D(3), ((const double[]){1, 1, 1}));
-  mb_node(b, "LayerNormalization", "x,s", "y0");
+  input_of(b, "x", INFERD_TYPE_FP64, 2, D(2, 2));
+  init_of(b, "s", INFERD_TYPE_FP64, 1, D(3), ((const double[]){1, 1, 1}));
+  mb_node(b, "n", "LayerNormalization", "x,s", "y0");
   load_fails(b, -EINVAL, "Scale [3] does not broadcast to the normalised dimensions of X [2,2]");
   b = mb_new(17);
-  mb_input(b, "x", INFERD_TYPE_FP64, 2, D(2, 2));
-  mb_init(b, "s", INFERD_TYPE_FP64, 1, D(2), ((const double[]){1, 1}));
-  n = mb_node(b, "LayerNormalization", "x,s", "y0");
+  input_of(b, "x", INFERD_TYPE_FP64, 2, D(2, 2));
+  init_of(b, "s", INFERD_TYPE_FP64, 1, D(2), ((const double[]){1, 1}));
+  n = mb_node(b, "n", "LayerNormalization", "x,s", "y0");
   attr_i(b, n, "stash_type", ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16);
   load_fails(b, -ENOTSUP, "attribute stash_type=10 is not supported (FLOAT or DOUBLE)");
 
@@ -1054,10 +907,10 @@ static void losses(void **state) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     mb *b = mb_new(13);
-    mb_input(b, "x", INFERD_TYPE_FP32, 2, D(3, 2));
-    mb_input(b, "t", INFERD_TYPE_INT64, 1, D(3));
-    mb_init(b, "w", INFERD_TYPE_FP32, 1, D(2), F(2, 3));
-    Onnx__NodeProto *n = mb_node(b, "NegativeLogLikelihoodLoss", "x,t,w", "y0");
+    input_of(b, "x", INFERD_TYPE_FP32, 2, D(3, 2));
+    input_of(b, "t", INFERD_TYPE_INT64, 1, D(3));
+    init_of(b, "w", INFERD_TYPE_FP32, 1, D(2), F(2, 3));
+    Onnx__NodeProto *n = mb_node(b, "n", "NegativeLogLikelihoodLoss", "x,t,w", "y0");
     attr_s(b, n, "reduction", cases[i].reduction);
     attr_i(b, n, "ignore_index", -1);
     result r;
@@ -1069,9 +922,9 @@ static void losses(void **state) {
   const int64_t all[3] = {-1, -1, -1};
   in[1] = tin("t", INFERD_TYPE_INT64, 1, D(3), all);
   mb *b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 2, D(3, 2));
-  mb_input(b, "t", INFERD_TYPE_INT64, 1, D(3));
-  Onnx__NodeProto *n = mb_node(b, "NegativeLogLikelihoodLoss", "x,t", "y0");
+  input_of(b, "x", INFERD_TYPE_FP32, 2, D(3, 2));
+  input_of(b, "t", INFERD_TYPE_INT64, 1, D(3));
+  Onnx__NodeProto *n = mb_node(b, "n", "NegativeLogLikelihoodLoss", "x,t", "y0");
   attr_i(b, n, "ignore_index", -1);
   result r;
   exec_ok(b, 2, in, 1, &r);
@@ -1081,9 +934,9 @@ static void losses(void **state) {
   const int64_t bad[3] = {0, 2, 1};
   in[1] = tin("t", INFERD_TYPE_INT64, 1, D(3), bad);
   b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 2, D(3, 2));
-  mb_input(b, "t", INFERD_TYPE_INT64, 1, D(3));
-  mb_node(b, "NegativeLogLikelihoodLoss", "x,t", "y0");
+  input_of(b, "x", INFERD_TYPE_FP32, 2, D(3, 2));
+  input_of(b, "t", INFERD_TYPE_INT64, 1, D(3));
+  mb_node(b, "n", "NegativeLogLikelihoodLoss", "x,t", "y0");
   exec_model(b, 2, in, 1, &r);
   assert_int_not_equal(r.rc, 0);
   assert_non_null(strstr(r.md.err, "target 2 at element 1 is outside [0, 2)"));
@@ -1094,9 +947,9 @@ static void losses(void **state) {
   in[0] = tin("x", INFERD_TYPE_FP32, 2, D(2, 2), sc);
   in[1] = tin("t", INFERD_TYPE_INT32, 1, D(2), lab);
   b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 2, D(2, 2));
-  mb_input(b, "t", INFERD_TYPE_INT32, 1, D(2));
-  n = mb_node(b, "SoftmaxCrossEntropyLoss", "x,t", "y0,y1");
+  input_of(b, "x", INFERD_TYPE_FP32, 2, D(2, 2));
+  input_of(b, "t", INFERD_TYPE_INT32, 1, D(2));
+  n = mb_node(b, "n", "SoftmaxCrossEntropyLoss", "x,t", "y0,y1");
   attr_s(b, n, "reduction", "sum");
   exec_ok(b, 2, in, 2, &r);
   double l2 = log1p(exp(-2.0)); /* -log(e^3 / (e + e^3)) = log(1 + e^-2) */
@@ -1105,9 +958,9 @@ static void losses(void **state) {
              F((float)-log(2.0), (float)-log(2.0), (float)(-2 - l2), (float)-l2));
   done(&r);
   b = mb_new(13);
-  mb_input(b, "x", INFERD_TYPE_FP32, 2, D(2, 2));
-  mb_input(b, "t", INFERD_TYPE_INT32, 1, D(2));
-  n = mb_node(b, "SoftmaxCrossEntropyLoss", "x,t", "y0");
+  input_of(b, "x", INFERD_TYPE_FP32, 2, D(2, 2));
+  input_of(b, "t", INFERD_TYPE_INT32, 1, D(2));
+  n = mb_node(b, "n", "SoftmaxCrossEntropyLoss", "x,t", "y0");
   attr_s(b, n, "reduction", "average");
   load_fails(b, -EINVAL, "attribute reduction='average' is not none, sum or mean");
 }
