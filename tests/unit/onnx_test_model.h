@@ -1,8 +1,10 @@
-/* tests/unit/onnx_test_model.h: building an ONNX ModelProto with
- * protobuf-c (every part in one arena) for the ONNX executor's tests:
- * test_onnx_ops.c, and through onnx_test_run.h test_onnx_conv.c and
- * test_onnx_plan.c (each a program of its own). Everything is static
- * inline so that a test using part of it compiles without warnings. */
+/* tests/unit/onnx_test_model.h: what the ONNX executor's tests share:
+ * building an ONNX ModelProto with protobuf-c (every part in one arena),
+ * loading it through the backend table and executing it. Included by
+ * test_onnx_ops.c, test_onnx_math.c, and through onnx_test_run.h by
+ * test_onnx_conv.c and test_onnx_plan.c (each a program of its own).
+ * Everything is static inline so that a test using part of it compiles
+ * without warnings. */
 #ifndef INFERD_TESTS_ONNX_TEST_MODEL_H
 #define INFERD_TESTS_ONNX_TEST_MODEL_H
 
@@ -253,6 +255,90 @@ static inline uint8_t *mb_pack(mb *b, size_t *len) {
   uint8_t *buf = malloc(*len + 1);
   onnx__model_proto__pack(&b->model, buf);
   return buf;
+}
+
+/* ---- loading and running through the backend ---------------------------- */
+
+typedef struct model {
+  void *m, *inst;
+  char err[512];
+} model;
+
+/* Loads bytes as d describes them, through the backend's model_load (from
+ * a temporary file, unless d->model_path is set), and makes an instance.
+ * Returns model_load's or instance_create's code, the message in md->err. */
+static inline int mb_load_bytes(const uint8_t *bytes, size_t len, inferd_model_desc *d, model *md) {
+  memset(md, 0, sizeof *md);
+  char path[] = "/tmp/inferd_onnx_test_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, bytes, len), (ssize_t)len);
+  close(fd);
+  if (!d->model_path) d->model_path = path;
+  const inferd_backend *be = onnx_backend();
+  int rc = be->model_load(d, &md->m, md->err, sizeof md->err);
+  unlink(path);
+  if (rc) {
+    md->m = NULL;
+    return rc;
+  }
+  rc = be->instance_create(md->m, 0, &md->inst, md->err, sizeof md->err);
+  if (rc) {
+    be->model_unload(md->m);
+    md->m = NULL;
+  }
+  return rc;
+}
+
+static inline void unload(model *md) {
+  if (md->inst) onnx_backend()->instance_destroy(md->inst);
+  if (md->m) onnx_backend()->model_unload(md->m);
+  md->inst = md->m = NULL;
+}
+
+typedef struct test_exec {
+  inferd_exec x;
+  void *ptrs[16];
+  int n;
+} test_exec;
+
+/* Output memory for execute (at least 64 bytes, so that an empty output
+ * gets a pointer too), freed by run_done. */
+static inline void *test_alloc(inferd_exec *x, size_t bytes) {
+  test_exec *t = (test_exec *)x;
+  if (t->n == 16) return NULL;
+  return t->ptrs[t->n++] = aligned_alloc(64, (bytes + 64) & ~(size_t)63);
+}
+
+/* An input for execute. */
+static inline inferd_tensor tin(const char *name, inferd_dtype t, int ndim, const int64_t *dims,
+                                const void *data) {
+  inferd_tensor x = {.name = name, .dtype = t, .ndim = ndim, .data = (void *)data};
+  if (ndim) memcpy(x.shape, dims, (size_t)ndim * sizeof dims[0]);
+  x.byte_size = (size_t)shape_elements(dims, ndim) * dtype_size(t);
+  return x;
+}
+
+/* Executes; outputs (named and typed by the caller) get their data from
+ * test_alloc, freed by run_done. wanted may be NULL: all of them. */
+static inline int run(model *md, test_exec *t, size_t n_in, const inferd_tensor *in, size_t n_out,
+                      inferd_tensor *out, const bool *wanted) {
+  memset(t, 0, sizeof *t);
+  t->x = (inferd_exec){.n_inputs = n_in,
+                       .inputs = in,
+                       .n_outputs = n_out,
+                       .outputs = out,
+                       .output_wanted = wanted,
+                       .alloc = test_alloc,
+                       .error = md->err,
+                       .error_size = sizeof md->err};
+  return onnx_backend()->execute(md->inst, &t->x);
+}
+
+static inline void run_done(test_exec *t) {
+  for (int i = 0; i < t->n; i++)
+    free(t->ptrs[i]);
+  t->n = 0;
 }
 
 #endif

@@ -176,10 +176,11 @@ static void check_conv(const conv_case *c, bool w_input) {
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
-  inferd_tensor in[2] = {tin("x", nd, xd, x), tin("w", nd, wd, w)};
+  inferd_tensor in[2] = {tin("x", INFERD_TYPE_FP32, nd, xd, x),
+                         tin("w", INFERD_TYPE_FP32, nd, wd, w)};
   inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
   test_exec t;
-  int rc = run(&md, &t, w_input ? 2 : 1, in, 1, &y);
+  int rc = run(&md, &t, w_input ? 2 : 1, in, 1, &y, NULL);
   if (rc) print_message("%s: %s\n", c->what, md.err);
   assert_int_equal(rc, 0);
   print_message("  conv %s%s\n", c->what, w_input ? " (weights as input)" : "");
@@ -203,10 +204,10 @@ static void conv_by_hand(void **state) {
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
-  inferd_tensor x = tin("x", 4, D(1, 1, 3, 3), F(1, 2, 3, 4, 5, 6, 7, 8, 9));
+  inferd_tensor x = tin("x", INFERD_TYPE_FP32, 4, D(1, 1, 3, 3), F(1, 2, 3, 4, 5, 6, 7, 8, 9));
   inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
   test_exec t;
-  assert_int_equal(run(&md, &t, 1, &x, 1, &y), 0);
+  assert_int_equal(run(&md, &t, 1, &x, 1, &y, NULL), 0);
   expect_f32(&y, 4, D(1, 1, 2, 2), F(6.5f, 8.5f, 12.5f, 14.5f), 1e-6f);
   run_done(&t);
   unload(&md);
@@ -326,10 +327,10 @@ static void check_deconv(const deconv_case *c) {
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
-  inferd_tensor in = tin("x", nd, xd, x);
+  inferd_tensor in = tin("x", INFERD_TYPE_FP32, nd, xd, x);
   inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
   test_exec t;
-  int rc = run(&md, &t, 1, &in, 1, &y);
+  int rc = run(&md, &t, 1, &in, 1, &y, NULL);
   if (rc) print_message("%s: %s\n", c->what, md.err);
   assert_int_equal(rc, 0);
   print_message("  conv_transpose %s\n", c->what);
@@ -353,10 +354,10 @@ static void conv_transpose_by_hand(void **state) {
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
-  inferd_tensor x = tin("x", 4, D(1, 1, 2, 2), F(1, 2, 3, 4));
+  inferd_tensor x = tin("x", INFERD_TYPE_FP32, 4, D(1, 1, 2, 2), F(1, 2, 3, 4));
   inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
   test_exec t;
-  assert_int_equal(run(&md, &t, 1, &x, 1, &y), 0);
+  assert_int_equal(run(&md, &t, 1, &x, 1, &y, NULL), 0);
   expect_f32(&y, 4, D(1, 1, 4, 4), F(1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4), 0);
   run_done(&t);
   unload(&md);
@@ -415,11 +416,11 @@ static void run_pool(const pool_spec *p, int64_t h, int64_t w, const float *x, i
   model md;
   must_load_opt(m, "all", &md);
   mb_free(m);
-  inferd_tensor in = tin("x", 4, D(1, 1, h, w), x);
+  inferd_tensor in = tin("x", INFERD_TYPE_FP32, 4, D(1, 1, h, w), x);
   inferd_tensor y[2] = {{.name = "y", .dtype = INFERD_TYPE_FP32},
                         {.name = "i", .dtype = INFERD_TYPE_INT64}};
   test_exec t;
-  int rc = run(&md, &t, 1, &in, p->indices ? 2 : 1, y);
+  int rc = run(&md, &t, 1, &in, p->indices ? 2 : 1, y, NULL);
   if (rc) print_message("%s\n", md.err);
   assert_int_equal(rc, 0);
   expect_f32(&y[0], 4, D(1, 1, oh, ow), want, 1e-6f);
@@ -496,10 +497,10 @@ static void global_pools(void **state) {
     model md;
     must_load_opt(m, "all", &md);
     mb_free(m);
-    inferd_tensor x = tin("x", 4, D(1, 2, 2, 2), F(1, 2, 3, 6, -1, -2, -3, -4));
+    inferd_tensor x = tin("x", INFERD_TYPE_FP32, 4, D(1, 2, 2, 2), F(1, 2, 3, 6, -1, -2, -3, -4));
     inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
     test_exec t;
-    assert_int_equal(run(&md, &t, 1, &x, 1, &y), 0);
+    assert_int_equal(run(&md, &t, 1, &x, 1, &y, NULL), 0);
     expect_f32(&y, 4, D(1, 2, 1, 1), max ? F(6, -1) : F(3, -2.5f), 1e-6f);
     run_done(&t);
     unload(&md);
@@ -522,10 +523,10 @@ static void batchnorm_by_hand(void **state) {
   must_load_opt(m, "all", &md);
   mb_free(m);
   /* channel 0: (x - 0.5) / 2 * 2 + 1; channel 1: x + 1 */
-  inferd_tensor x = tin("x", 4, D(1, 2, 1, 2), F(0.5f, 2.5f, 1, -3));
+  inferd_tensor x = tin("x", INFERD_TYPE_FP32, 4, D(1, 2, 1, 2), F(0.5f, 2.5f, 1, -3));
   inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
   test_exec t;
-  assert_int_equal(run(&md, &t, 1, &x, 1, &y), 0);
+  assert_int_equal(run(&md, &t, 1, &x, 1, &y, NULL), 0);
   expect_f32(&y, 4, D(1, 2, 1, 2), F(1, 3, 2, -2), 1e-6f);
   run_done(&t);
   unload(&md);
@@ -560,10 +561,10 @@ static void instancenorm_by_hand(void **state) {
   must_load_opt(m, "all", &md);
   mb_free(m);
   /* each plane has mean 2.5 (or 5) and variance 1.25 (or 5) */
-  inferd_tensor x = tin("x", 3, D(1, 2, 4), F(1, 2, 3, 4, 2, 4, 6, 8));
+  inferd_tensor x = tin("x", INFERD_TYPE_FP32, 3, D(1, 2, 4), F(1, 2, 3, 4, 2, 4, 6, 8));
   inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
   test_exec t;
-  assert_int_equal(run(&md, &t, 1, &x, 1, &y), 0);
+  assert_int_equal(run(&md, &t, 1, &x, 1, &y, NULL), 0);
   float r = 1 / sqrtf(1.25f);
   expect_f32(&y, 3, D(1, 2, 4),
              F(-1.5f * r, -0.5f * r, 0.5f * r, 1.5f * r, 1 - 3 * r, 1 - r, 1 + r, 1 + 3 * r),
@@ -598,10 +599,10 @@ static void lrn_sizes(void **state) {
     model md;
     must_load_opt(m, "all", &md);
     mb_free(m);
-    inferd_tensor in = tin("x", 3, D(1, C, S), x);
+    inferd_tensor in = tin("x", INFERD_TYPE_FP32, 3, D(1, C, S), x);
     inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
     test_exec t;
-    assert_int_equal(run(&md, &t, 1, &in, 1, &y), 0);
+    assert_int_equal(run(&md, &t, 1, &in, 1, &y, NULL), 0);
     expect_f32(&y, 3, D(1, C, S), want, 1e-5f);
     run_done(&t);
     unload(&md);
@@ -699,15 +700,15 @@ static mb *cnn_model(void) {
 /* Runs x through both models and compares. */
 static void same_answers(model *a, model *b, const char *const *outs, size_t n_out, int ndim,
                          const int64_t *xd, const float *x) {
-  inferd_tensor in = tin("x", ndim, xd, x);
+  inferd_tensor in = tin("x", INFERD_TYPE_FP32, ndim, xd, x);
   inferd_tensor ya[4], yb[4];
   for (size_t j = 0; j < n_out; j++)
     ya[j] = yb[j] = (inferd_tensor){.name = outs[j], .dtype = INFERD_TYPE_FP32};
   test_exec ta, tb;
-  int rc = run(a, &ta, 1, &in, n_out, ya);
+  int rc = run(a, &ta, 1, &in, n_out, ya, NULL);
   if (rc) print_message("%s\n", a->err);
   assert_int_equal(rc, 0);
-  rc = run(b, &tb, 1, &in, n_out, yb);
+  rc = run(b, &tb, 1, &in, n_out, yb, NULL);
   if (rc) print_message("%s\n", b->err);
   assert_int_equal(rc, 0);
   for (size_t j = 0; j < n_out; j++) {

@@ -48,44 +48,16 @@ static void init_of(mb *b, const char *name, inferd_dtype t, int ndim, const int
 
 /* ---- loading and running ------------------------------------------------ */
 
-typedef struct model {
-  void *m, *inst;
-  char err[512];
-} model;
-
-/* Loads the model from a temporary file; returns model_load's or
- * instance_create's code (the message in md->err). Frees b. */
+/* Loads the model (b freed); returns model_load's or instance_create's
+ * code (the message in md->err). */
 static int load(mb *b, model *md) {
-  memset(md, 0, sizeof *md);
-  size_t len = onnx__model_proto__get_packed_size(&b->model);
-  uint8_t *bytes = malloc(len + 1);
-  onnx__model_proto__pack(&b->model, bytes);
-  arena_destroy(b->a);
-  char path[] = "/tmp/inferd_math_test_XXXXXX";
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, bytes, len), (ssize_t)len);
-  close(fd);
+  size_t len;
+  uint8_t *bytes = mb_pack(b, &len);
+  mb_free(b);
+  inferd_model_desc d = {.name = "t", .version = 1};
+  int rc = mb_load_bytes(bytes, len, &d, md);
   free(bytes);
-  inferd_model_desc d = {.name = "t", .version = 1, .model_path = path};
-  const inferd_backend *be = onnx_backend();
-  int rc = be->model_load(&d, &md->m, md->err, sizeof md->err);
-  unlink(path);
-  if (rc) {
-    md->m = NULL;
-    return rc;
-  }
-  rc = be->instance_create(md->m, 0, &md->inst, md->err, sizeof md->err);
-  if (rc) {
-    be->model_unload(md->m);
-    md->m = NULL;
-  }
   return rc;
-}
-
-static void unload(model *md) {
-  if (md->inst) onnx_backend()->instance_destroy(md->inst);
-  if (md->m) onnx_backend()->model_unload(md->m);
 }
 
 /* Expects loading b (given its output y0 here) to fail with code and a
@@ -99,27 +71,6 @@ static void load_fails(mb *b, int code, const char *text) {
   assert_int_equal(rc, code);
   assert_non_null(strstr(md.err, text));
   unload(&md);
-}
-
-typedef struct test_exec {
-  inferd_exec x;
-  void *ptrs[8];
-  int n;
-} test_exec;
-
-static void *test_alloc(inferd_exec *x, size_t bytes) {
-  test_exec *t = (test_exec *)x;
-  if (t->n == 8) return NULL;
-  return t->ptrs[t->n++] = aligned_alloc(64, (bytes + 64) & ~(size_t)63);
-}
-
-/* An input for execute. */
-static inferd_tensor tin(const char *name, inferd_dtype t, int ndim, const int64_t *dims,
-                         const void *data) {
-  inferd_tensor x = {.name = name, .dtype = t, .ndim = ndim, .data = (void *)data};
-  if (ndim) memcpy(x.shape, dims, (size_t)ndim * sizeof dims[0]);
-  x.byte_size = (size_t)shape_elements(dims, ndim) * dtype_size(t);
-  return x;
 }
 
 /* The result of one execute: up to 4 outputs, called y0..y3 in models. */
@@ -145,19 +96,11 @@ static void exec_model(mb *b, size_t n_in, const inferd_tensor *in, size_t n_out
   onnx_backend()->model_io(r->md.m, &ni, &din, &no, &dout);
   for (size_t j = 0; j < n_out; j++)
     r->out[j] = (inferd_tensor){.name = names[j], .dtype = dout[j].dtype};
-  r->t.x = (inferd_exec){.n_inputs = n_in,
-                         .inputs = in,
-                         .n_outputs = n_out,
-                         .outputs = r->out,
-                         .alloc = test_alloc,
-                         .error = r->md.err,
-                         .error_size = sizeof r->md.err};
-  r->rc = onnx_backend()->execute(r->md.inst, &r->t.x);
+  r->rc = run(&r->md, &r->t, n_in, in, n_out, r->out, NULL);
 }
 
 static void done(result *r) {
-  for (int i = 0; i < r->t.n; i++)
-    free(r->t.ptrs[i]);
+  run_done(&r->t);
   unload(&r->md);
 }
 

@@ -27,11 +27,6 @@
 
 /* ---- loading and running ------------------------------------------------ */
 
-typedef struct model {
-  void *m, *inst;
-  char err[512];
-} model;
-
 typedef struct cfg {
   int max_batch;
   size_t n_in, n_out;
@@ -41,20 +36,15 @@ typedef struct cfg {
   const char *path; /* instead of the built bytes */
 } cfg;
 
-/* Loads bytes through model_load (from a temporary file) and makes an
- * instance. Returns model_load's or instance_create's code. */
+/* Loads bytes through model_load (from a temporary file) as c describes
+ * the model, and makes an instance. Returns model_load's or
+ * instance_create's code. */
 static int load_bytes(const uint8_t *bytes, size_t len, const cfg *c, model *md) {
-  memset(md, 0, sizeof *md);
-  char path[] = "/tmp/inferd_onnx_test_XXXXXX";
-  int fd = mkstemp(path);
-  assert_true(fd >= 0);
-  assert_int_equal(write(fd, bytes, len), (ssize_t)len);
-  close(fd);
   cfg none = {0};
   if (!c) c = &none;
   inferd_model_desc d = {.name = "test",
                          .version = 1,
-                         .model_path = c->path ? c->path : path,
+                         .model_path = c->path,
                          .max_batch_size = c->max_batch,
                          .n_inputs = c->n_in,
                          .inputs = c->in,
@@ -62,19 +52,7 @@ static int load_bytes(const uint8_t *bytes, size_t len, const cfg *c, model *md)
                          .outputs = c->out,
                          .n_params = c->n_params,
                          .params = c->params};
-  const inferd_backend *be = onnx_backend();
-  int rc = be->model_load(&d, &md->m, md->err, sizeof md->err);
-  unlink(path);
-  if (rc) {
-    md->m = NULL;
-    return rc;
-  }
-  rc = be->instance_create(md->m, 0, &md->inst, md->err, sizeof md->err);
-  if (rc) {
-    be->model_unload(md->m);
-    md->m = NULL;
-  }
-  return rc;
+  return mb_load_bytes(bytes, len, &d, md);
 }
 
 static int load_mb(mb *b, const cfg *c, model *md) {
@@ -91,53 +69,6 @@ static void must_load(mb *b, const cfg *c, model *md) {
   int rc = load_mb(b, c, md);
   if (rc) print_message("load failed: %s\n", md->err);
   assert_int_equal(rc, 0);
-}
-
-static void unload(model *md) {
-  if (md->inst) onnx_backend()->instance_destroy(md->inst);
-  if (md->m) onnx_backend()->model_unload(md->m);
-}
-
-typedef struct test_exec {
-  inferd_exec x;
-  void *ptrs[16];
-  int n;
-} test_exec;
-
-static void *test_alloc(inferd_exec *x, size_t bytes) {
-  test_exec *t = (test_exec *)x;
-  if (t->n == 16) return NULL;
-  return t->ptrs[t->n++] = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-}
-
-static inferd_tensor tin(const char *name, inferd_dtype t, int ndim, const int64_t *dims,
-                         const void *data) {
-  inferd_tensor x = {.name = name, .dtype = t, .ndim = ndim, .data = (void *)data};
-  memcpy(x.shape, dims, (size_t)ndim * sizeof dims[0]);
-  x.byte_size = (size_t)shape_elements(dims, ndim) * dtype_size(t);
-  return x;
-}
-
-/* Executes; outputs (named and typed by the caller) get their data from
- * test_alloc, freed by run_done. */
-static int run(model *md, test_exec *t, size_t n_in, const inferd_tensor *in, size_t n_out,
-               inferd_tensor *out, const bool *wanted) {
-  memset(t, 0, sizeof *t);
-  t->x = (inferd_exec){.n_inputs = n_in,
-                       .inputs = in,
-                       .n_outputs = n_out,
-                       .outputs = out,
-                       .output_wanted = wanted,
-                       .alloc = test_alloc,
-                       .error = md->err,
-                       .error_size = sizeof md->err};
-  return onnx_backend()->execute(md->inst, &t->x);
-}
-
-static void run_done(test_exec *t) {
-  for (int i = 0; i < t->n; i++)
-    free(t->ptrs[i]);
-  t->n = 0;
 }
 
 static void expect_f32(const inferd_tensor *o, int ndim, const int64_t *dims, const float *want) {

@@ -237,11 +237,11 @@ static void layernorm_fused(void **state) {
   mb_free(m);
   float x[80];
   fill(x, 80, 3);
-  inferd_tensor in = tin("x", 3, D(2, 5, 8), x);
+  inferd_tensor in = tin("x", INFERD_TYPE_FP32, 3, D(2, 5, 8), x);
   inferd_tensor ya = {.name = "y", .dtype = INFERD_TYPE_FP32}, yb = ya;
   test_exec ta, tb;
-  assert_int_equal(run(&fused, &ta, 1, &in, 1, &ya), 0);
-  assert_int_equal(run(&plain, &tb, 1, &in, 1, &yb), 0);
+  assert_int_equal(run(&fused, &ta, 1, &in, 1, &ya, NULL), 0);
+  assert_int_equal(run(&plain, &tb, 1, &in, 1, &yb, NULL), 0);
   assert_true(close_f32(ya.data, yb.data, 80, 1e-5f));
   run_done(&ta);
   run_done(&tb);
@@ -277,10 +277,10 @@ static void matmul_bias_values(void **state) {
     }
   for (int i = 0; i < 2; i++) {
     model *md = i ? &plain : &fused;
-    inferd_tensor in = tin("x", 3, D(3, 5, 6), x);
+    inferd_tensor in = tin("x", INFERD_TYPE_FP32, 3, D(3, 5, 6), x);
     inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
     test_exec t;
-    assert_int_equal(run(md, &t, 1, &in, 1, &y), 0);
+    assert_int_equal(run(md, &t, 1, &in, 1, &y, NULL), 0);
     expect_f32(&y, 3, D(3, 5, 7), want, 1e-5f);
     run_done(&t);
   }
@@ -365,11 +365,11 @@ static void sum_in_place(void **state) {
     onnx_model_free(om);
     float x[200];
     fill(x, 200, 9);
-    inferd_tensor in = tin("x", 4, D(1, 8, 5, 5), x);
+    inferd_tensor in = tin("x", INFERD_TYPE_FP32, 4, D(1, 8, 5, 5), x);
     inferd_tensor ya = {.name = "y", .dtype = INFERD_TYPE_FP32}, yb = ya;
     test_exec ta, tb;
-    assert_int_equal(run(&fused, &ta, 1, &in, 1, &ya), 0);
-    assert_int_equal(run(&plain, &tb, 1, &in, 1, &yb), 0);
+    assert_int_equal(run(&fused, &ta, 1, &in, 1, &ya, NULL), 0);
+    assert_int_equal(run(&plain, &tb, 1, &in, 1, &yb, NULL), 0);
     assert_true(close_f32(ya.data, yb.data, 8, 1e-5f));
     run_done(&ta);
     run_done(&tb);
@@ -398,10 +398,10 @@ static void state_freed(void **state) {
   static float x[4 * 8 * 36];
   fill(x, 4 * 288, 1);
   for (int64_t batch = 1; batch <= 4; batch++) {
-    inferd_tensor in = tin("x", 4, D(batch, 8, 6, 6), x);
+    inferd_tensor in = tin("x", INFERD_TYPE_FP32, 4, D(batch, 8, 6, 6), x);
     inferd_tensor y = {.name = "p", .dtype = INFERD_TYPE_FP32};
     test_exec t;
-    assert_int_equal(run(&md, &t, 1, &in, 1, &y), 0);
+    assert_int_equal(run(&md, &t, 1, &in, 1, &y, NULL), 0);
     run_done(&t);
   }
   /* four plans, each with a reorder (x), the conv, the pool, a reorder (p) */
@@ -445,15 +445,15 @@ static void batch_independent(void **state) {
   mb_free(m);
   static float x[5 * 3 * 81];
   fill(x, 5 * 243, 2);
-  inferd_tensor in = tin("x", 4, D(5, 3, 9, 9), x);
+  inferd_tensor in = tin("x", INFERD_TYPE_FP32, 4, D(5, 3, 9, 9), x);
   inferd_tensor all = {.name = "y", .dtype = INFERD_TYPE_FP32};
   test_exec ta;
-  assert_int_equal(run(&md, &ta, 1, &in, 1, &all), 0);
+  assert_int_equal(run(&md, &ta, 1, &in, 1, &all, NULL), 0);
   for (int s = 0; s < 5; s++) {
-    inferd_tensor one = tin("x", 4, D(1, 3, 9, 9), x + s * 243);
+    inferd_tensor one = tin("x", INFERD_TYPE_FP32, 4, D(1, 3, 9, 9), x + s * 243);
     inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
     test_exec t;
-    assert_int_equal(run(&md, &t, 1, &one, 1, &y), 0);
+    assert_int_equal(run(&md, &t, 1, &one, 1, &y, NULL), 0);
     expect_f32(&y, 4, D(1, 16, 4, 4), (const float *)all.data + s * 256, 1e-5f);
     run_done(&t);
   }
@@ -488,11 +488,11 @@ static void threads_agree(void **state) {
   static float x[5 * 32 * 144];
   fill(x, 5 * 32 * 144, 5);
   for (int64_t batch = 1; batch <= 5; batch += 4) {
-    inferd_tensor in = tin("x", 4, D(batch, 32, 12, 12), x);
+    inferd_tensor in = tin("x", INFERD_TYPE_FP32, 4, D(batch, 32, 12, 12), x);
     inferd_tensor ya = {.name = "y", .dtype = INFERD_TYPE_FP32}, yb = ya;
     test_exec ta, tb;
-    assert_int_equal(run(&one, &ta, 1, &in, 1, &ya), 0);
-    assert_int_equal(run(&two, &tb, 1, &in, 1, &yb), 0);
+    assert_int_equal(run(&one, &ta, 1, &in, 1, &ya, NULL), 0);
+    assert_int_equal(run(&two, &tb, 1, &in, 1, &yb, NULL), 0);
     assert_int_equal(ya.byte_size, yb.byte_size);
     assert_true(close_f32(ya.data, yb.data, batch * 40, 1e-5f));
     run_done(&ta);
@@ -529,10 +529,11 @@ static void attention_products(void **state) {
         }
   for (int i = 0; i < 2; i++) {
     model *md = i ? &two : &one;
-    inferd_tensor in[2] = {tin("a", 4, D(2, H, M, K), a), tin("b", 4, D(2, 1, K, N), b)};
+    inferd_tensor in[2] = {tin("a", INFERD_TYPE_FP32, 4, D(2, H, M, K), a),
+                           tin("b", INFERD_TYPE_FP32, 4, D(2, 1, K, N), b)};
     inferd_tensor y = {.name = "y", .dtype = INFERD_TYPE_FP32};
     test_exec t;
-    assert_int_equal(run(md, &t, 2, in, 1, &y), 0);
+    assert_int_equal(run(md, &t, 2, in, 1, &y, NULL), 0);
     expect_f32(&y, 4, D(2, H, M, N), want, 1e-5f);
     run_done(&t);
   }
