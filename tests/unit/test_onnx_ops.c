@@ -749,6 +749,24 @@ static void argmax(void **state) {
 
 /* ---- load errors -------------------------------------------------------- */
 
+/* An auto_pad that is none of ONNX's four values is refused, by Conv and
+ * by the pooling operators alike, and names the choices. */
+static void auto_pad_refused(void **state) {
+  (void)state;
+  static const char *const ops[] = {"Conv", "MaxPool", "AveragePool"};
+  for (size_t i = 0; i < 3; i++) {
+    mb *b = mb_new(13);
+    mb_input(b, "x", T_FLOAT, 4, D(1, 1, 4, 4));
+    bool conv = i == 0;
+    if (conv) mb_init(b, "w", T_FLOAT, 4, D(1, 1, 2, 2), F(1, 1, 1, 1));
+    Onnx__NodeProto *n = mb_node(b, "p", ops[i], conv ? "x,w" : "x", "y");
+    attr_ints(b, n, "kernel_shape", 2, D(2, 2));
+    attr_s(b, n, "auto_pad", "SAME");
+    mb_output(b, "y", T_FLOAT, -1, NULL);
+    load_fails(b, NULL, -EINVAL, "auto_pad 'SAME' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID");
+  }
+}
+
 static mb *relu_model(int opset) {
   mb *b = mb_new(opset);
   mb_input(b, "x", T_FLOAT, 2, D(-1, 4));
@@ -1150,10 +1168,11 @@ int main(void) {
       cmocka_unit_test(softmax_opsets),     cmocka_unit_test(flatten_reshape),
       cmocka_unit_test(shape_arithmetic),   cmocka_unit_test(constant_identity),
       cmocka_unit_test(cast_values),        cmocka_unit_test(argmax),
-      cmocka_unit_test(unsupported),        cmocka_unit_test(malformed_files),
-      cmocka_unit_test(graph_errors),       cmocka_unit_test(configuration),
-      cmocka_unit_test(memory_plan),        cmocka_unit_test(output_placement),
-      cmocka_unit_test(plan_cache),         cmocka_unit_test(request_errors),
+      cmocka_unit_test(auto_pad_refused),   cmocka_unit_test(unsupported),
+      cmocka_unit_test(malformed_files),    cmocka_unit_test(graph_errors),
+      cmocka_unit_test(configuration),      cmocka_unit_test(memory_plan),
+      cmocka_unit_test(output_placement),   cmocka_unit_test(plan_cache),
+      cmocka_unit_test(request_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
