@@ -167,6 +167,15 @@ def test_deadline_expires_in_the_queue(start_server):
     assert bad.status_code == 400 and "timeout" in bad.json()["error"]
 
 
+def wait_queued(srv, name, n):
+    """Until n requests wait in the model's queue (its metrics gauge)."""
+    line = f'inferd_inference_queue_size{{model="{name}",version="1"}} {n}\n'
+    deadline = time.time() + 5 * SLOW
+    while line not in srv.session.get(srv.metrics_url).text:
+        assert time.time() < deadline, f"{n} requests never waited in the queue of {name}"
+        time.sleep(0.01)
+
+
 def test_queue_policy_timeout_and_full_queue(start_server):
     policy = """dynamic_batching {
   default_queue_policy { max_queue_size: 2 default_timeout_microseconds: 5000000 allow_timeout_override: true }
@@ -176,7 +185,7 @@ def test_queue_policy_timeout_and_full_queue(start_server):
     srv.wait_ready()
     results = {}
     threads = [background(srv, "slow", body([[i] * 4]), results, f"r{i}") for i in range(3)]
-    time.sleep(0.2)  # one running, two queued: the queue is full
+    wait_queued(srv, "slow", 2)  # one running, two queued: the queue is full
     start = time.time()
     r = srv.infer("slow", body([[9] * 4]))
     assert r.status_code == 503 and "queue" in r.json()["error"] and "full" in r.json()["error"]
